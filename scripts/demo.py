@@ -27,9 +27,7 @@ def main() -> int:
     try:
         url = _wait_for_url(log_path, target)
         print(f"Reservations Service: {url} (faults: seed; logs in {log_path})", flush=True)
-        subprocess.run(
-            [sys.executable, "-m", "pytest", "journeys", "-v"], env={**os.environ, "TARGET_URL": url}
-        )
+        subprocess.run([sys.executable, "-m", "pytest", "journeys", "-v"], env={**os.environ, "TARGET_URL": url})
         print("Press Ctrl-C to stop.", flush=True)
         target.wait()
     except KeyboardInterrupt:

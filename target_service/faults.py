@@ -102,8 +102,7 @@ def _latency_range(value: object) -> tuple[int, int]:
         or not 0 <= value[0] <= value[1] <= MAX_LATENCY_MS
     ):
         raise FaultError(
-            f"latency_ms must be [min, max] whole milliseconds with 0 <= min <= max <= {MAX_LATENCY_MS}, "
-            f"got {value!r}"
+            f"latency_ms must be [min, max] whole milliseconds with 0 <= min <= max <= {MAX_LATENCY_MS}, got {value!r}"
         )
     return (value[0], value[1])
 

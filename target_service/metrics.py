@@ -32,9 +32,7 @@ def instrument(app: Flask, registry: CollectorRegistry) -> Histogram:
         if started is not None:
             # The route template, never the raw URL: one series per route, not per id or query string.
             url = request.url_rule.rule if request.url_rule is not None else UNMATCHED_URL
-            histogram.labels(request.method, url, str(response.status_code)).observe(
-                time.perf_counter() - started
-            )
+            histogram.labels(request.method, url, str(response.status_code)).observe(time.perf_counter() - started)
         return response
 
     return histogram

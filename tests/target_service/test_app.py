@@ -178,10 +178,7 @@ def test_admin_needs_the_admin_token_when_one_is_set() -> None:
     assert service.get("/admin/faults").status_code == 401
     assert service.put("/admin/faults", json={"error_rate": 1}).status_code == 401
     assert (
-        service.put(
-            "/admin/faults", json={"error_rate": 1}, headers={"Authorization": "Bearer x"}
-        ).status_code
-        == 401
+        service.put("/admin/faults", json={"error_rate": 1}, headers={"Authorization": "Bearer x"}).status_code == 401
     )
     auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     assert service.put("/admin/faults", json={"error_rate": 1}, headers=auth).status_code == 200

@@ -11,9 +11,7 @@ from tests.conftest import StartTarget
 from tests.processes import REPO_ROOT, free_port, set_faults
 
 
-def run_journeys(
-    target_url: str, *extra: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def run_journeys(target_url: str, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "journeys", "-q", "-p", "no:cacheprovider", *extra],
         cwd=REPO_ROOT,
@@ -77,10 +75,7 @@ def test_journeys_fail_fast_when_the_target_is_down() -> None:
 def test_bad_http_timeout_is_a_one_line_usage_error(target: str) -> None:
     result = run_journeys(target, env={"SYNTHETIC_HTTP_TIMEOUT": "soon"})
     assert result.returncode != 0
-    assert (
-        "SYNTHETIC_HTTP_TIMEOUT must be a positive number of seconds, got 'soon'"
-        in result.stdout + result.stderr
-    )
+    assert "SYNTHETIC_HTTP_TIMEOUT must be a positive number of seconds, got 'soon'" in result.stdout + result.stderr
 
 
 def test_admin_token_is_enforced_over_the_network(target_factory: StartTarget) -> None:
@@ -88,9 +83,7 @@ def test_admin_token_is_enforced_over_the_network(target_factory: StartTarget) -
     assert requests.put(f"{url}/admin/faults", json={"error_rate": 1}, timeout=5).status_code == 401
     set_faults(url, {"error_rate": 1}, token="adm")
     assert (
-        requests.get(f"{url}/admin/faults", headers={"Authorization": "Bearer adm"}, timeout=5).json()[
-            "error_rate"
-        ]
+        requests.get(f"{url}/admin/faults", headers={"Authorization": "Bearer adm"}, timeout=5).json()["error_rate"]
         == 1.0
     )
 

@@ -1,0 +1,125 @@
+"""``python -m runner`` / ``synthetic-monitor``: run the journeys on a fixed interval and serve /metrics.
+
+Usage::
+
+    synthetic-monitor --interval 30 --port 8000 -- -m critical
+    synthetic-monitor --once --metrics-file /var/lib/node_exporter/synthetic.prom
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+from prometheus_client import CollectorRegistry, disable_created_metrics
+
+from runner import http, logs, summary
+from runner.config import Settings, parse_settings
+from runner.errors import ConfigError
+from runner.execute import Executor
+from runner.metrics import MonitorMetrics
+from runner.monitor import Monitor
+from runner.scheduler import FixedRateScheduler
+
+STOP_JOIN_SECONDS = 3.0
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Stop(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM/SIGINT; waitress ends its loop on a KeyboardInterrupt."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse settings, then run once or serve; bad input exits 2 with one line on stderr."""
+    try:
+        settings = parse_settings(sys.argv[1:] if argv is None else argv, os.environ)
+    except ConfigError as exc:
+        print(f"synthetic-monitor: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logs.configure()
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    registry = CollectorRegistry()
+    metrics = MonitorMetrics(registry, settings.buckets, settings.interval_seconds, settings.timeout_seconds)
+    monitor = Monitor(settings, metrics, Executor(settings))
+    try:
+        return run_once(monitor) if settings.once else serve(settings, monitor)
+    except ConfigError as exc:
+        print(f"synthetic-monitor: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def run_once(monitor: Monitor) -> int:
+    """One cycle, a summary table, exit 0 if every journey passed and 1 otherwise."""
+    _on_stop_signals(monitor.executor.stop)
+    monitor.executor.start()
+    started = time.monotonic()
+    cycle = monitor.run_cycle()
+    execution = monitor.last_execution
+    if cycle is None:
+        if execution is not None and execution.usage_error:
+            raise ConfigError(f"pytest rejected its arguments: {execution.last_output_line}")
+        return EXIT_FAILED
+    print(summary.render(cycle, time.monotonic() - started), flush=True)
+    return EXIT_OK if cycle.results and not cycle.failed and not cycle.collection_errors else EXIT_FAILED
+
+
+def serve(settings: Settings, monitor: Monitor) -> int:
+    """Bind the server, collect, then run the scheduler and cycle threads until SIGTERM/SIGINT."""
+    routes: dict[str, http.WSGIApp] = {}
+    server = http.bind(http.make_app(monitor.metrics.registry, monitor.health, routes), settings.host, settings.port)
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    _on_stop_signals(_raise_stop)
+    try:
+        monitor.executor.start()
+        monitor.prepare()
+        scheduler = FixedRateScheduler(settings.interval_seconds, monitor.on_tick, monitor.on_missed)
+        threads += [
+            threading.Thread(target=scheduler.run, args=(stop,), name="scheduler", daemon=True),
+            threading.Thread(target=monitor.serve_cycles, args=(stop,), name="cycles", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        monitor.scheduler_alive = threads[0].is_alive
+        port = http.bound_port(server, settings.port)
+        monitor.log.info(
+            "monitor started",
+            url=f"http://{settings.host}:{port}",
+            metrics=f"http://{settings.host}:{port}/metrics",
+            interval_seconds=settings.interval_seconds,
+            workers=settings.workers,
+        )
+        server.run()  # returns when a stop signal raises _Stop (a KeyboardInterrupt) inside it
+    except _Stop:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop.set()
+        monitor.executor.stop()
+        for thread in threads:
+            thread.join(STOP_JOIN_SECONDS)
+        server.close()
+        monitor.log.info("monitor stopped")
+    return EXIT_OK
+
+
+def _raise_stop() -> None:
+    raise _Stop
+
+
+def _on_stop_signals(action: Callable[[], None]) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        action()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

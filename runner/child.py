@@ -1,0 +1,75 @@
+"""The cycle's child process: run pytest on the journeys with the worker pool and write the JSON report.
+
+The runner's forkserver imports this module (and with it pytest and its plugins) once; each cycle is a fresh
+fork that imports the journeys anew, so an edited journey is picked up on the next cycle.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_jsonreport.plugin  # noqa: F401  (preloaded in the forkserver)
+import pytest_timeout  # noqa: F401  (preloaded in the forkserver)
+import requests  # noqa: F401  (preloaded: nearly every journey imports it)
+
+from runner.workers import WorkerPool
+
+# What the report keeps: results and collectors; captured output and tracebacks stay out of it.
+REPORT_OMIT = ("streams", "log", "traceback", "keywords", "warnings")
+
+
+@dataclass(frozen=True, slots=True)
+class CycleRequest:
+    """Everything the child needs to run one cycle."""
+
+    journeys: str
+    report_path: str
+    output_path: str
+    heartbeat_path: str
+    workers: int
+    timeout_seconds: float
+    pytest_args: tuple[str, ...] = ()
+    collect_only: bool = False
+
+
+def pytest_arguments(request: CycleRequest) -> list[str]:
+    """The pytest command line for one cycle; the user's arguments come last so they can override."""
+    args = [
+        request.journeys,
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "--json-report",
+        f"--json-report-file={request.report_path}",
+        "--json-report-omit",
+        *REPORT_OMIT,
+        "--continue-on-collection-errors",
+        f"--timeout={request.timeout_seconds:g}",
+        "--timeout-method=signal",
+        "-q",
+        "-rN",
+    ]
+    if request.collect_only:
+        args.append("--collect-only")
+    return [*args, *request.pytest_args]
+
+
+def run_cycle(request: CycleRequest) -> None:
+    """Entry point in the forked child: own session, output to a file, pytest, exit with its code."""
+    os.setsid()  # the runner ends the whole cycle (workers included) with one killpg
+    output = os.open(request.output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(output)
+    pool = WorkerPool(request.workers, request.timeout_seconds, Path(request.heartbeat_path))
+    try:
+        code = int(pytest.main(pytest_arguments(request), plugins=[pool]))
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)

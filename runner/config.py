@@ -1,0 +1,211 @@
+"""Settings: each read once from its option, else its environment variable, else a default, and validated.
+
+Usage::
+
+    settings = parse_settings(sys.argv[1:], os.environ)   # raises ConfigError naming the bad input
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+from runner.errors import ConfigError
+
+DEFAULT_JOURNEYS = "journeys"
+DEFAULT_INTERVAL_SECONDS = 30.0
+DEFAULT_TIMEOUT_SECONDS = 10.0
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_WORKERS = 0
+MAX_WORKERS = 256
+# From a 10 ms API call to a multi-second browser journey.
+DEFAULT_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    30.0,
+    60.0,
+)
+XDIST_OPTIONS = ("-n", "--numprocesses", "--dist", "-d", "--tx", "--maxprocesses")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The runner's validated settings."""
+
+    journeys: Path
+    interval_seconds: float = DEFAULT_INTERVAL_SECONDS
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    workers: int = DEFAULT_WORKERS
+    once: bool = False
+    metrics_file: Path | None = None
+    buckets: tuple[float, ...] = DEFAULT_BUCKETS
+    pytest_args: tuple[str, ...] = ()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+# option, environment variable, help
+OPTIONS: tuple[tuple[str, str, str], ...] = (
+    ("--journeys", "SYNTHETIC_JOURNEYS", f"folder (or file) of journeys (default {DEFAULT_JOURNEYS})"),
+    ("--interval", "INTERVAL_SEC", f"seconds between cycle starts (default {DEFAULT_INTERVAL_SECONDS:g})"),
+    ("--timeout", "SYNTHETIC_TIMEOUT", f"seconds one journey may take (default {DEFAULT_TIMEOUT_SECONDS:g})"),
+    ("--host", "SYNTHETIC_HOST", f"address the HTTP server binds (default {DEFAULT_HOST})"),
+    ("--port", "SYNTHETIC_PORT", f"port of the HTTP server, 0 picks a free one (default {DEFAULT_PORT})"),
+    (
+        "--workers",
+        "SYNTHETIC_WORKERS",
+        "worker processes running journeys in parallel; 0 runs them one by one",
+    ),
+    ("--metrics-file", "SYNTHETIC_METRICS_FILE", "also write the metrics to this file after each cycle"),
+    ("--buckets", "SYNTHETIC_BUCKETS", "histogram bucket bounds in seconds, comma-separated"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; every option also has an environment variable (the option wins)."""
+    parser = _Parser(
+        prog="synthetic-monitor",
+        description="Run the pytest journeys on a fixed interval and serve the results as Prometheus metrics. "
+        "Arguments after -- go to pytest unchanged (e.g. -- -m critical).",
+    )
+    for option, env, text in OPTIONS:
+        parser.add_argument(option, default=None, help=f"{text}; env {env}")
+    parser.add_argument("--once", action="store_true", help="run one cycle, print a summary, exit 0 or 1")
+    return parser
+
+
+def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
+    """Resolve and validate every setting; raise ConfigError for the first bad one."""
+    argv = list(argv)
+    ours, pytest_args = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    namespace = vars(build_parser().parse_args(ours))
+
+    def raw(option: str, env_name: str, default: str) -> tuple[str, str]:
+        value = namespace[option.lstrip("-").replace("-", "_")]
+        if value is not None:
+            return value, option
+        if env.get(env_name):
+            return env[env_name], f"{option} (from env {env_name})"
+        return default, option
+
+    def setting(option: str, default: str, convert: Callable[[str, str], T]) -> T:
+        env_name = next(e for o, e, _ in OPTIONS if o == option)
+        value, source = raw(option, env_name, default)
+        return convert(value, source)
+
+    _reject_xdist(pytest_args)
+    return Settings(
+        journeys=setting("--journeys", DEFAULT_JOURNEYS, _existing_path),
+        interval_seconds=setting("--interval", str(DEFAULT_INTERVAL_SECONDS), _positive_seconds),
+        timeout_seconds=setting("--timeout", str(DEFAULT_TIMEOUT_SECONDS), _positive_seconds),
+        host=setting("--host", DEFAULT_HOST, _host),
+        port=setting("--port", str(DEFAULT_PORT), _port),
+        workers=setting("--workers", str(DEFAULT_WORKERS), _workers),
+        once=bool(namespace["once"]),
+        metrics_file=setting("--metrics-file", "", _metrics_file),
+        buckets=setting("--buckets", ",".join(map(str, DEFAULT_BUCKETS)), _buckets),
+        pytest_args=tuple(pytest_args),
+    )
+
+
+def _fail(source: str, expected: str, value: str) -> NoReturn:
+    raise ConfigError(f"{source} must be {expected}, got {value!r}")
+
+
+def _positive_seconds(value: str, source: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        _fail(source, "a positive number of seconds", value)
+    if not (seconds > 0 and math.isfinite(seconds)):
+        _fail(source, "a positive number of seconds", value)
+    return seconds
+
+
+def _whole(value: str, source: str, low: int, high: int, expected: str) -> int:
+    try:
+        number = int(value, 10)
+    except ValueError:
+        _fail(source, expected, value)
+    if not low <= number <= high:
+        _fail(source, expected, value)
+    return number
+
+
+def _port(value: str, source: str) -> int:
+    return _whole(value, source, 0, 65535, "a port number from 0 to 65535")
+
+
+def _workers(value: str, source: str) -> int:
+    return _whole(value, source, 0, MAX_WORKERS, f"a whole number of workers from 0 to {MAX_WORKERS}")
+
+
+def _host(value: str, source: str) -> str:
+    if not value or any(ch.isspace() for ch in value):
+        _fail(source, "a host name or address such as 127.0.0.1 or 0.0.0.0", value)
+    return value
+
+
+def _existing_path(value: str, source: str) -> Path:
+    path = Path(value)
+    if not path.exists():
+        raise ConfigError(f"{source}: journeys folder {value!r} does not exist")
+    return path
+
+
+def _metrics_file(value: str, source: str) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    if path.is_dir():
+        raise ConfigError(f"{source} must name a file, got the folder {value!r}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{source}: folder {str(path.parent)!r} for {value!r} does not exist")
+    return path
+
+
+def _buckets(value: str, source: str) -> tuple[float, ...]:
+    expected = "increasing positive numbers of seconds separated by commas, e.g. 0.01,0.1,1"
+    try:
+        bounds = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        _fail(source, expected, value)
+    if not all(b > 0 and math.isfinite(b) for b in bounds) or list(bounds) != sorted(set(bounds)):
+        _fail(source, expected, value)
+    return bounds
+
+
+def _reject_xdist(pytest_args: Sequence[str]) -> None:
+    for arg in pytest_args:
+        if (
+            arg in XDIST_OPTIONS
+            or arg.startswith(("--numprocesses=", "--dist=", "--tx="))
+            or (arg.startswith("-n") and arg[2:].isdigit())
+        ):
+            raise ConfigError(
+                f"pytest argument {arg!r} would start pytest-xdist workers; use the runner's --workers N instead"
+            )

@@ -1,0 +1,76 @@
+"""The runner's HTTP server: /metrics and /healthz over waitress, GET only.
+
+Usage::
+
+    server = bind(make_app(registry, monitor.health), "127.0.0.1", 8000)   # ConfigError if the port is taken
+    server.run()
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from waitress.server import create_server
+
+from runner.errors import ConfigError
+
+DEFAULT_THREADS = 8
+Health = Callable[[], tuple[bool, dict[str, Any]]]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+SECURITY_HEADERS = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Cache-Control", "no-store"),
+]
+
+
+def make_app(registry: CollectorRegistry, health: Health, routes: dict[str, WSGIApp] | None = None) -> WSGIApp:
+    """A WSGI app serving /metrics, /healthz and any extra ``routes``; other methods get 405."""
+    table: dict[str, WSGIApp] = {"/metrics": make_wsgi_app(registry), "/healthz": _health_app(health)}
+    table.update(routes or {})
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        route = table.get(path)
+        if route is None:
+            return _text(start_response, "404 Not Found", f"no such path {path}; try /metrics or /healthz\n")
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return _text(start_response, "405 Method Not Allowed", "only GET\n", [("Allow", "GET, HEAD")])
+        return route(environ, start_response)
+
+    return app
+
+
+def _health_app(health: Health) -> WSGIApp:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        healthy, details = health()
+        body = json.dumps(details).encode()
+        status = "200 OK" if healthy else "503 Service Unavailable"
+        start_response(status, [("Content-Type", "application/json"), *SECURITY_HEADERS])
+        return [body]
+
+    return app
+
+
+def _text(
+    start_response: StartResponse, status: str, text: str, extra: list[tuple[str, str]] | None = None
+) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), *SECURITY_HEADERS, *(extra or [])])
+    return [text.encode()]
+
+
+def bind(app: WSGIApp, host: str, port: int) -> Any:
+    """Create (and bind) the waitress server; a taken port or bad address is a ConfigError."""
+    try:
+        return create_server(app, host=host, port=port, threads=DEFAULT_THREADS, ident="synthetic-monitor")
+    except OSError as exc:
+        raise ConfigError(f"--port: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def bound_port(server: Any, requested: int) -> int:
+    """The port the server listens on (the one picked by the OS when ``requested`` is 0)."""
+    port = getattr(server, "effective_port", None)
+    return int(port) if port is not None else requested

@@ -1,0 +1,155 @@
+"""One cycle end to end (execute → report → metrics → logs), and the state /healthz reads.
+
+Usage::
+
+    monitor = Monitor(settings, metrics, executor)
+    monitor.prepare()             # collect once so every journey's series exist before the first cycle
+    monitor.run_cycle()           # or let a FixedRateScheduler call monitor.on_tick(k)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import write_to_textfile
+
+from runner.config import Settings
+from runner.errors import ConfigError
+from runner.execute import Execution, Executor
+from runner.logs import get_logger
+from runner.metrics import MonitorMetrics
+from runner.report import CycleReport, parse_report
+
+CycleListener = Callable[[CycleReport, float], None]
+
+
+class Monitor:
+    """Runs cycles one at a time and keeps what the health check and listeners need."""
+
+    def __init__(self, settings: Settings, metrics: MonitorMetrics, executor: Executor) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.executor = executor
+        self.log = get_logger("runner")
+        self.started_monotonic = time.monotonic()
+        self.last_cycle_started: float | None = None  # monotonic
+        self.last_report: CycleReport | None = None
+        self.listeners: list[CycleListener] = []
+        self.last_execution: Execution | None = None
+        self.scheduler_alive: Callable[[], bool] = lambda: True
+        self._busy = threading.Event()
+        self._due = threading.Event()
+
+    def prepare(self) -> None:
+        """Collect the journeys once so that every series exists at zero from start-up."""
+        execution = self.executor.run(collect_only=True)
+        if execution.usage_error:
+            raise ConfigError(f"pytest rejected its arguments: {execution.last_output_line}")
+        if execution.report is None:
+            self._log_suite_error(execution, "collection")
+            return
+        collected = self._parse(execution.report)
+        self.metrics.add_journeys(collected.collected)
+        self._log_collection_errors(collected)
+        self.log.info("journeys collected", journeys=len(collected.collected), path=str(self.settings.journeys))
+
+    def on_tick(self, tick: int) -> None:
+        """Called by the scheduler on every grid point: start a cycle, or skip if one still runs."""
+        if self._busy.is_set():
+            self.on_missed(1)
+            return
+        self._busy.set()
+        self._due.set()
+
+    def on_missed(self, ticks: int) -> None:
+        """Grid points that passed while a cycle was still running."""
+        self.metrics.record_skipped(ticks)
+        self.log.warning("cycle skipped", ticks=ticks, reason="previous cycle still running")
+
+    def serve_cycles(self, stop: threading.Event) -> None:
+        """The cycle thread: run a cycle whenever a tick hands one over, until ``stop``."""
+        while not stop.is_set():
+            if not self._due.wait(0.2):
+                continue
+            self._due.clear()
+            try:
+                self.run_cycle()
+            except Exception:  # the cycle boundary: log, count, keep the monitor alive
+                self.log.exception("cycle failed inside the runner")
+                self.metrics.record_error()
+            finally:
+                self._busy.clear()
+
+    def run_cycle(self) -> CycleReport | None:
+        """Run the suite once and record it; None when it could not run or was stopped."""
+        self.last_cycle_started = time.monotonic()
+        started = time.time()
+        execution = self.executor.run()
+        self.last_execution = execution
+        finished = time.time()
+        if execution.stopped:
+            return None
+        if execution.report is None:
+            self.metrics.record_error()
+            self._log_suite_error(execution, "cycle")
+            return None
+        cycle = self._parse(execution.report)
+        self.metrics.record_cycle(cycle, finished_at=finished, duration_seconds=finished - started)
+        self.last_report = cycle
+        self._log_cycle(cycle, finished - started)
+        self._write_metrics_file()
+        for listener in self.listeners:
+            listener(cycle, finished)
+        return cycle
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy while the scheduler runs and a cycle started within two intervals plus the timeout."""
+        settings = self.settings
+        allowed = 2 * settings.interval_seconds + settings.timeout_seconds
+        last = self.last_cycle_started if self.last_cycle_started is not None else self.started_monotonic
+        since = time.monotonic() - last
+        alive = self.scheduler_alive()
+        healthy = alive and since <= allowed
+        status = "ok" if healthy else ("scheduler stopped" if not alive else "no cycle started recently")
+        return healthy, {"status": status, "seconds_since_cycle_start": round(since, 3)}
+
+    def _parse(self, report: dict[str, Any]) -> CycleReport:
+        return parse_report(report, str(self.settings.journeys.resolve()))
+
+    def _log_cycle(self, cycle: CycleReport, duration: float) -> None:
+        failed = cycle.failed
+        self.log.info(
+            "cycle completed",
+            passed=len(cycle.results) - len(failed),
+            failed=len(failed),
+            collection_errors=len(cycle.collection_errors),
+            duration_seconds=round(duration, 3),
+        )
+        for result in failed:
+            self.log.warning("journey failed", journey=result.journey, reason=result.reason, message=result.message)
+        self._log_collection_errors(cycle)
+
+    def _log_collection_errors(self, cycle: CycleReport) -> None:
+        for error in cycle.collection_errors:
+            self.log.error("journey file failed to load", path=error.path, error=error.message)
+
+    def _log_suite_error(self, execution: Execution, stage: str) -> None:
+        self.log.error(
+            "journey suite could not run",
+            stage=stage,
+            exit_code=execution.exit_code,
+            stalled=execution.stalled,
+            output=execution.output_tail,
+        )
+
+    def _write_metrics_file(self) -> None:
+        path = self.settings.metrics_file
+        if path is None:
+            return
+        try:
+            write_to_textfile(str(path), self.metrics.registry)  # atomic: a temporary file, then rename
+        except OSError as exc:
+            self.log.error("could not write the metrics file", path=str(path), error=str(exc))
