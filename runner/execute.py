@@ -50,10 +50,11 @@ class Execution:
         return self.exit_code == PYTEST_USAGE_ERROR
 
     @property
-    def last_output_line(self) -> str:
-        """The last non-empty line pytest printed (where it says what was wrong)."""
+    def error_line(self) -> str:
+        """The line where pytest said what was wrong: its last ``error:`` line, else its last line."""
         lines = [line.strip() for line in self.output_tail.splitlines() if line.strip()]
-        return lines[-1] if lines else "(no output)"
+        errors = [line for line in lines if "error:" in line.lower()]
+        return (errors or lines or ["(no output)"])[-1]
 
 
 class Executor:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from runner.report import REASONS, CycleReport
 
@@ -76,6 +76,8 @@ class MonitorMetrics:
         )
         for status in RUN_STATUSES:
             self.runs.labels(status)
+        # process_start_time_seconds lets alert rules tell "no cycle yet" from "no cycle for a long time".
+        ProcessCollector(registry=registry)
         self._known: set[str] = set()
 
     def add_journeys(self, journeys: Iterable[str]) -> None:

@@ -47,7 +47,7 @@ class Monitor:
         """Collect the journeys once so that every series exists at zero from start-up."""
         execution = self.executor.run(collect_only=True)
         if execution.usage_error:
-            raise ConfigError(f"pytest rejected its arguments: {execution.last_output_line}")
+            raise ConfigError(f"pytest rejected its arguments: {execution.error_line}")
         if execution.report is None:
             self._log_suite_error(execution, "collection")
             return

@@ -1,53 +1,131 @@
-"""The demo: start the Reservations Service on loopback and run the journeys against it.
+"""The demo: the whole stack on loopback, printed URLs, alerts shown as they arrive; Ctrl-C stops it all.
 
-Run through ``scripts/demo``, which sets up ``.venv`` first.
+Run through ``scripts/demo``, which sets up ``.venv`` first. Prometheus and Alertmanager join when their
+binaries are on PATH (Debian packages ``prometheus`` and ``prometheus-alertmanager``).
 """
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
+import argparse
+import json
+import shutil
+import signal
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from scripts.stack import (
+    REPO_ROOT,
+    RULES_PATH,
+    RUNNER_JOB,
+    TARGET_JOB,
+    RunningProcess,
+    alertmanager_config,
+    have_prometheus,
+    host_port,
+    prometheus_config,
+    start_alertmanager,
+    start_prometheus,
+    start_runner,
+    start_target,
+)
 
 
-def main() -> int:
-    """Start the target, run the journeys once against it, and keep it serving until Ctrl-C."""
-    log_dir = REPO_ROOT / ".demo"
-    log_dir.mkdir(exist_ok=True)
-    log_path = log_dir / "target.log"
-    with log_path.open("wb") as log:
-        target = subprocess.Popen(
-            [sys.executable, "-m", "target_service", "--port", "0"], stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        url = _wait_for_url(log_path, target)
-        print(f"Reservations Service: {url} (faults: seed; logs in {log_path})", flush=True)
-        subprocess.run([sys.executable, "-m", "pytest", "journeys", "-v"], env={**os.environ, "TARGET_URL": url})
-        print("Press Ctrl-C to stop.", flush=True)
-        target.wait()
-    except KeyboardInterrupt:
+class AlertPrinter(ThreadingHTTPServer):
+    """A webhook receiver for Alertmanager that prints each alert on the console."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _AlertHandler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/alerts"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+class _AlertHandler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body: dict[str, Any] = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        for alert in body.get("alerts", []):
+            labels, annotations = alert.get("labels", {}), alert.get("annotations", {})
+            print(
+                f"ALERT {alert.get('status', '?').upper():<8} {labels.get('alertname')}: "
+                f"{annotations.get('summary', '')}",
+                flush=True,
+            )
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start everything, print where it is, and wait for Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__)
+    parser.add_argument("--interval", default="5", help="seconds between monitor cycles (default 5)")
+    parser.add_argument("--faults", default="seed", choices=["seed", "none"], help="the service's faults")
+    args = parser.parse_args(argv)
+    workdir = REPO_ROOT / ".demo"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir()
+    processes: list[RunningProcess] = []
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        target, target_url = start_target(workdir, "--faults", args.faults)
+        processes.append(target)
+        runner, runner_url = start_runner(workdir, "--interval", args.interval, env={"TARGET_URL": target_url})
+        processes.append(runner)
+        urls = [("Reservations Service", target_url), ("Synthetic monitor", f"{runner_url}/metrics")]
+        urls += _start_prometheus_stack(workdir, processes, target_url, runner_url, args.interval)
+        _print_welcome(urls, target_url, workdir)
+        while all(process.popen.poll() is None for process in processes):
+            time.sleep(0.5)
+        print("A process of the stack exited; see the logs in .demo/", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping...", flush=True)
+        return 0
     finally:
-        target.terminate()
-        target.wait(10)
-    return 0
+        for process in reversed(processes):
+            process.stop()
 
 
-def _wait_for_url(log_path: Path, process: subprocess.Popen[bytes]) -> str:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        match = re.search(r"listening on (\S+)", log_path.read_text())
-        if match:
-            return match.group(1)
-        if process.poll() is not None:
-            raise SystemExit(f"the target service exited early; see {log_path}")
-        time.sleep(0.05)
-    raise SystemExit(f"the target service did not start within 20 s; see {log_path}")
+def _start_prometheus_stack(
+    workdir: Path, processes: list[RunningProcess], target_url: str, runner_url: str, interval: str
+) -> list[tuple[str, str]]:
+    if not have_prometheus():
+        print(
+            "Prometheus and Alertmanager are not on PATH; to include them: "
+            "apt-get install prometheus prometheus-alertmanager",
+            flush=True,
+        )
+        return []
+    printer = AlertPrinter()
+    alertmanager, alertmanager_url = start_alertmanager(workdir, alertmanager_config(printer.url, "5s", "30s"))
+    processes.append(alertmanager)
+    targets = {TARGET_JOB: host_port(target_url), RUNNER_JOB: host_port(runner_url)}
+    config = prometheus_config(targets, host_port(alertmanager_url), [RULES_PATH], f"{interval}s")
+    prometheus, prometheus_url = start_prometheus(workdir, config)
+    processes.append(prometheus)
+    return [("Prometheus", f"{prometheus_url}/alerts"), ("Alertmanager", alertmanager_url)]
+
+
+def _print_welcome(urls: list[tuple[str, str]], target_url: str, workdir: Path) -> None:
+    for name, url in urls:
+        print(f"{name + ':':<22}{url}", flush=True)
+    print(f"Logs: {workdir}/", flush=True)
+    print(
+        f"Break the service:     curl -X PUT {target_url}/admin/faults -H 'Content-Type: application/json' "
+        '-d \'{"error_rate": 1, "status_codes": [500]}\'',
+        flush=True,
+    )
+    print("Alerts delivered by Alertmanager are printed here. Ctrl-C stops everything.", flush=True)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -10,8 +10,13 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  echo "Installing synthetic-monitor and its tools into .venv (once; the log is .venv/install.log)..." >&2
+  if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e '.[dev]'; } \
+      > .venv/install.log 2>&1; then
+    tail -n 30 .venv/install.log >&2
+    echo "Installing into .venv failed; the whole log is .venv/install.log" >&2
+    exit 1
+  fi
   touch .venv/.installed
 fi
 export PATH="$PWD/.venv/bin:$PATH"

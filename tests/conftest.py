@@ -18,7 +18,7 @@ def target_factory(tmp_path: Path) -> Iterator[StartTarget]:
     started: list[RunningProcess] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> str:
-        process, url = start_target(tmp_path, *args, env=env)
+        process, url = start_target(tmp_path, *args, env=env, name=f"target-{len(started)}")
         started.append(process)
         return url
 
