@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
+import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -20,6 +24,7 @@ __all__ = [
     "RunningProcess",
     "free_port",
     "metric",
+    "require_binary",
     "scrape",
     "set_faults",
     "start",
@@ -51,3 +56,13 @@ def scrape(base_url: str) -> Samples:
 def metric(samples: Samples, name: str, **labels: str) -> float | None:
     """One sample's value, or None when the series does not exist."""
     return samples.get((name, frozenset(labels.items())))
+
+
+def require_binary(name: str, package: str) -> str:
+    """The path of ``name``; in CI a missing binary fails the test, elsewhere it skips it."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is missing in CI; .ci/run installs the Debian package {package}")
+        pytest.skip(f"{name} not installed (Debian package {package})")
+    return path

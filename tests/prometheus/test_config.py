@@ -1,0 +1,56 @@
+"""The shipped Prometheus, Alertmanager and compose files pass their own tools' checks and unit tests."""
+
+from __future__ import annotations
+
+import subprocess
+
+from tests.processes import REPO_ROOT, require_binary
+
+PROMETHEUS_DIR = REPO_ROOT / "prometheus"
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_prometheus_config_is_valid() -> None:
+    result = run(require_binary("promtool", "prometheus"), "check", "config", str(PROMETHEUS_DIR / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 4 rules found" in result.stdout
+
+
+def test_rules_are_valid() -> None:
+    result = run(require_binary("promtool", "prometheus"), "check", "rules", str(PROMETHEUS_DIR / "rules.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rule_unit_tests_pass() -> None:
+    result = run(require_binary("promtool", "prometheus"), "test", "rules", str(PROMETHEUS_DIR / "rules_test.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_every_alert_has_a_severity_and_is_unit_tested() -> None:
+    rules = (PROMETHEUS_DIR / "rules.yml").read_text()
+    tests = (PROMETHEUS_DIR / "rules_test.yml").read_text()
+    alerts = [line.split(":", 1)[1].strip() for line in rules.splitlines() if line.strip().startswith("- alert:")]
+    assert len(alerts) == 4
+    assert rules.count("severity:") == len(alerts)
+    for alert in alerts:
+        assert f"alertname: {alert}" in tests, f"{alert} has no promtool unit test"
+
+
+def test_alertmanager_config_is_valid() -> None:
+    amtool = require_binary("amtool", "prometheus-alertmanager")
+    result = run(amtool, "check-config", str(PROMETHEUS_DIR / "alertmanager.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_file_is_valid() -> None:
+    result = run(
+        require_binary("docker-compose", "docker-compose"), "-f", str(REPO_ROOT / "compose.yaml"), "config", "-q"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    compose = (REPO_ROOT / "compose.yaml").read_text()
+    assert "\nversion:" not in compose
+    assert "image: prom/prometheus:v" in compose and "image: prom/alertmanager:v" in compose

@@ -1,0 +1,130 @@
+"""The post's payoff, with the real binaries: a route answers 400/401, the service's own error alert stays
+silent, and only the synthetic alert fires; then 500s fire both; Alertmanager delivers the synthetic alert."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from scripts.stack import (
+    RULES_PATH,
+    RUNNER_JOB,
+    TARGET_JOB,
+    RunningProcess,
+    alertmanager_config,
+    host_port,
+    prometheus_config,
+    start_alertmanager,
+    start_prometheus,
+    start_runner,
+    start_target,
+)
+from tests.processes import require_binary, set_faults, wait_for
+
+pytestmark = pytest.mark.slow
+SHORT_FOR = "3s"
+
+
+class Webhook(ThreadingHTTPServer):
+    """Records every alert Alertmanager posts."""
+
+    def __init__(self) -> None:
+        self.alerts: list[dict[str, Any]] = []
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/alerts"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Webhook
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.alerts.extend(body["alerts"])
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    require_binary("prometheus", "prometheus")
+    require_binary("prometheus-alertmanager", "prometheus-alertmanager")
+    processes: list[RunningProcess] = []
+    webhook = Webhook()
+    try:
+        target, target_url = start_target(tmp_path, "--faults", "none")
+        processes.append(target)
+        set_faults(target_url, {"error_rate": 1, "status_codes": [400, 401]})
+        runner, runner_url = start_runner(tmp_path, "--interval", "1", "--timeout", "2", env={"TARGET_URL": target_url})
+        processes.append(runner)
+        alertmanager, alertmanager_url = start_alertmanager(tmp_path, alertmanager_config(webhook.url, "1s", "1s"))
+        processes.append(alertmanager)
+        rules = tmp_path / "rules.yml"
+        rules.write_text(re.sub(r"for: \S+", f"for: {SHORT_FOR}", RULES_PATH.read_text()))
+        targets = {TARGET_JOB: host_port(target_url), RUNNER_JOB: host_port(runner_url)}
+        config = prometheus_config(targets, host_port(alertmanager_url), [rules], "1s")
+        prometheus, prometheus_url = start_prometheus(tmp_path, config)
+        processes.append(prometheus)
+        yield {"target": target_url, "prometheus": prometheus_url, "webhook": webhook}
+    finally:
+        for process in reversed(processes):
+            process.stop()
+        webhook.shutdown()
+
+
+def alerts(prometheus_url: str) -> dict[str, set[str]]:
+    """{alertname: {states}} from Prometheus's alerts API."""
+    found: dict[str, set[str]] = {}
+    for alert in requests.get(f"{prometheus_url}/api/v1/alerts", timeout=5).json()["data"]["alerts"]:
+        found.setdefault(alert["labels"]["alertname"], set()).add(alert["state"])
+    return found
+
+
+def targets_up(prometheus_url: str) -> bool:
+    active = requests.get(f"{prometheus_url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+    return len(active) == 2 and all(target["health"] == "up" for target in active)
+
+
+def test_only_the_synthetic_alert_fires_on_400_401_and_both_fire_on_500(stack: dict[str, Any]) -> None:
+    prometheus, webhook = stack["prometheus"], stack["webhook"]
+    wait_for(lambda: targets_up(prometheus), 60, "Prometheus to scrape the runner and the service")
+
+    wait_for(lambda: "firing" in alerts(prometheus).get("SyntheticFailureRateHigh", set()), 60, "the synthetic alert")
+    # Keep watching for several evaluations: the service's 5xx alert must not even go pending.
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        assert "ServiceErrorRateHigh" not in alerts(prometheus)
+        time.sleep(0.5)
+
+    firing = wait_for(
+        lambda: [
+            a
+            for a in webhook.alerts
+            if a["labels"]["alertname"] == "SyntheticFailureRateHigh" and a["status"] == "firing"
+        ],
+        60,
+        "Alertmanager to deliver the synthetic alert to the webhook",
+    )
+    journeys = {alert["labels"]["journey"] for alert in firing}
+    assert journeys <= {
+        "test_reservations.py::test_user_can_make_a_reservation",
+        "test_reservations.py::test_guest_can_book_read_and_cancel_a_reservation",
+    }
+    assert firing[0]["labels"]["severity"] == "critical"
+    assert "test_reservations.py::" in firing[0]["annotations"]["summary"]
+
+    set_faults(stack["target"], {"status_codes": [500]})
+    wait_for(lambda: "firing" in alerts(prometheus).get("ServiceErrorRateHigh", set()), 60, "the service alert")
+    assert "firing" in alerts(prometheus)["SyntheticFailureRateHigh"]
