@@ -22,8 +22,10 @@ from runner import http, logs, summary
 from runner.config import Settings, parse_settings
 from runner.errors import ConfigError
 from runner.execute import Executor
+from runner.history import History
 from runner.metrics import MonitorMetrics
 from runner.monitor import Monitor
+from runner.redact import Redactor
 from runner.scheduler import FixedRateScheduler
 
 STOP_JOIN_SECONDS = 3.0
@@ -41,12 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"synthetic-monitor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    logs.configure()
+    redactor = Redactor.from_env(os.environ, settings.secret_env)
+    logs.configure(redactor=redactor)
     disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry()
     metrics = MonitorMetrics(registry, settings.buckets, settings.interval_seconds, settings.timeout_seconds)
-    monitor = Monitor(settings, metrics, Executor(settings))
+    history = History(settings.history_runs, settings.state_file)
     try:
+        history.load()
+        monitor = Monitor(settings, metrics, Executor(settings), history, redactor)
         return run_once(monitor) if settings.once else serve(settings, monitor)
     except ConfigError as exc:
         print(f"synthetic-monitor: error: {exc}", file=sys.stderr)
@@ -70,7 +75,7 @@ def run_once(monitor: Monitor) -> int:
 
 def serve(settings: Settings, monitor: Monitor) -> int:
     """Bind the server, collect, then run the scheduler and cycle threads until SIGTERM/SIGINT."""
-    routes: dict[str, http.WSGIApp] = {}
+    routes = http.status_routes(monitor.results, settings.interval_seconds)
     server = http.bind(http.make_app(monitor.metrics.registry, monitor.health, routes), settings.host, settings.port)
     stop = threading.Event()
     threads: list[threading.Thread] = []

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from runner.errors import ConfigError
+from runner.history import DEFAULT_HISTORY_RUNS
 
 DEFAULT_JOURNEYS = "journeys"
 DEFAULT_INTERVAL_SECONDS = 30.0
@@ -23,6 +24,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_WORKERS = 0
 MAX_WORKERS = 256
+MAX_HISTORY_RUNS = 10_000
 # From a 10 ms API call to a multi-second browser journey.
 DEFAULT_BUCKETS = (
     0.005,
@@ -60,6 +62,9 @@ class Settings:
     once: bool = False
     metrics_file: Path | None = None
     buckets: tuple[float, ...] = DEFAULT_BUCKETS
+    history_runs: int = DEFAULT_HISTORY_RUNS
+    state_file: Path | None = None
+    secret_env: tuple[str, ...] = ()
     pytest_args: tuple[str, ...] = ()
 
 
@@ -82,6 +87,13 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ),
     ("--metrics-file", "SYNTHETIC_METRICS_FILE", "also write the metrics to this file after each cycle"),
     ("--buckets", "SYNTHETIC_BUCKETS", "histogram bucket bounds in seconds, comma-separated"),
+    (
+        "--history",
+        "SYNTHETIC_HISTORY",
+        f"runs of each journey kept for / and /api/results (default {DEFAULT_HISTORY_RUNS})",
+    ),
+    ("--state-file", "SYNTHETIC_STATE_FILE", "JSON file keeping the history across restarts (default: memory only)"),
+    ("--secret-env", "SYNTHETIC_SECRET_ENV", "more variables whose values are masked, comma-separated"),
 )
 
 
@@ -126,8 +138,11 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         port=setting("--port", str(DEFAULT_PORT), _port),
         workers=setting("--workers", str(DEFAULT_WORKERS), _workers),
         once=bool(namespace["once"]),
-        metrics_file=setting("--metrics-file", "", _metrics_file),
+        metrics_file=setting("--metrics-file", "", _file_in_existing_folder),
         buckets=setting("--buckets", ",".join(map(str, DEFAULT_BUCKETS)), _buckets),
+        history_runs=setting("--history", str(DEFAULT_HISTORY_RUNS), _history),
+        state_file=setting("--state-file", "", _file_in_existing_folder),
+        secret_env=setting("--secret-env", "", _names),
         pytest_args=tuple(pytest_args),
     )
 
@@ -164,6 +179,18 @@ def _workers(value: str, source: str) -> int:
     return _whole(value, source, 0, MAX_WORKERS, f"a whole number of workers from 0 to {MAX_WORKERS}")
 
 
+def _history(value: str, source: str) -> int:
+    return _whole(value, source, 1, MAX_HISTORY_RUNS, f"a whole number of runs from 1 to {MAX_HISTORY_RUNS}")
+
+
+def _names(value: str, source: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    for name in names:
+        if not name.replace("_", "a").isalnum():
+            _fail(source, "environment variable names separated by commas, e.g. DB_URL,SMTP_PASS", value)
+    return names
+
+
 def _host(value: str, source: str) -> str:
     if not value or any(ch.isspace() for ch in value):
         _fail(source, "a host name or address such as 127.0.0.1 or 0.0.0.0", value)
@@ -177,7 +204,7 @@ def _existing_path(value: str, source: str) -> Path:
     return path
 
 
-def _metrics_file(value: str, source: str) -> Path | None:
+def _file_in_existing_folder(value: str, source: str) -> Path | None:
     if not value:
         return None
     path = Path(value)

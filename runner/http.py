@@ -1,4 +1,4 @@
-"""The runner's HTTP server: /metrics and /healthz over waitress, GET only.
+"""The runner's HTTP server over waitress, GET only: /metrics, /healthz, the status page and /api/results.
 
 Usage::
 
@@ -15,15 +15,22 @@ from typing import Any
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from waitress.server import create_server
 
+from runner import page
 from runner.errors import ConfigError
 
 DEFAULT_THREADS = 8
 Health = Callable[[], tuple[bool, dict[str, Any]]]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+Results = Callable[[], dict[str, Any]]
 SECURITY_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
     ("Cache-Control", "no-store"),
+]
+PAGE_HEADERS = [
+    ("Content-Security-Policy", page.CSP),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
 ]
 
 
@@ -36,12 +43,28 @@ def make_app(registry: CollectorRegistry, health: Health, routes: dict[str, WSGI
         path = environ.get("PATH_INFO", "") or "/"
         route = table.get(path)
         if route is None:
-            return _text(start_response, "404 Not Found", f"no such path {path}; try /metrics or /healthz\n")
+            return _text(start_response, "404 Not Found", f"no such path {path}; try / or /metrics\n")
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return _text(start_response, "405 Method Not Allowed", "only GET\n", [("Allow", "GET, HEAD")])
         return route(environ, start_response)
 
     return app
+
+
+def status_routes(results: Results, interval_seconds: float) -> dict[str, WSGIApp]:
+    """``/``: the HTML status page; ``/api/results``: the same data as JSON."""
+
+    def page_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        body = page.render(results(), interval_seconds).encode()
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), *SECURITY_HEADERS, *PAGE_HEADERS])
+        return [body]
+
+    def api_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        body = json.dumps(results()).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), *SECURITY_HEADERS])
+        return [body]
+
+    return {"/": page_app, "/api/results": api_app}
 
 
 def _health_app(health: Health) -> WSGIApp:

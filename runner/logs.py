@@ -8,9 +8,11 @@ from typing import Any, TextIO
 
 import structlog
 
+from runner.redact import Redactor
 
-def configure(stream: TextIO = sys.stdout) -> None:
-    """Set up structlog (and route the standard logging of libraries through the same stream)."""
+
+def configure(stream: TextIO = sys.stdout, redactor: Redactor | None = None) -> None:
+    """Set up structlog (and route the standard logging of libraries through the same stream); mask secrets."""
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=False) if stream.isatty() else structlog.processors.JSONRenderer()
     )
@@ -19,6 +21,7 @@ def configure(stream: TextIO = sys.stdout) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            (redactor or Redactor()).log_processor,
             renderer,
         ],
         logger_factory=structlog.PrintLoggerFactory(stream),

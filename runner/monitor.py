@@ -19,25 +19,33 @@ from prometheus_client import write_to_textfile
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.execute import Execution, Executor
+from runner.history import History
 from runner.logs import get_logger
 from runner.metrics import MonitorMetrics
+from runner.redact import Redactor
 from runner.report import CycleReport, parse_report
-
-CycleListener = Callable[[CycleReport, float], None]
 
 
 class Monitor:
     """Runs cycles one at a time and keeps what the health check and listeners need."""
 
-    def __init__(self, settings: Settings, metrics: MonitorMetrics, executor: Executor) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: MonitorMetrics,
+        executor: Executor,
+        history: History | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.executor = executor
+        self.history = history or History(settings.history_runs)
+        self.redactor = redactor or Redactor()
         self.log = get_logger("runner")
         self.started_monotonic = time.monotonic()
         self.last_cycle_started: float | None = None  # monotonic
         self.last_report: CycleReport | None = None
-        self.listeners: list[CycleListener] = []
         self.last_execution: Execution | None = None
         self.scheduler_alive: Callable[[], bool] = lambda: True
         self._busy = threading.Event()
@@ -53,6 +61,7 @@ class Monitor:
             return
         collected = self._parse(execution.report)
         self.metrics.add_journeys(collected.collected)
+        self.history.add_journeys(collected.collected)
         self._log_collection_errors(collected)
         self.log.info("journeys collected", journeys=len(collected.collected), path=str(self.settings.journeys))
 
@@ -101,8 +110,7 @@ class Monitor:
         self.last_report = cycle
         self._log_cycle(cycle, finished - started)
         self._write_metrics_file()
-        for listener in self.listeners:
-            listener(cycle, finished)
+        self._record_history(cycle, finished, finished - started)
         return cycle
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -116,8 +124,22 @@ class Monitor:
         status = "ok" if healthy else ("scheduler stopped" if not alive else "no cycle started recently")
         return healthy, {"status": status, "seconds_since_cycle_start": round(since, 3)}
 
+    def results(self) -> dict[str, Any]:
+        """What /api/results serves: the last cycle and each journey's state and recent history."""
+        return {
+            "generated_at": time.time(),
+            "interval_seconds": self.settings.interval_seconds,
+            **self.history.as_json(),
+        }
+
     def _parse(self, report: dict[str, Any]) -> CycleReport:
-        return parse_report(report, str(self.settings.journeys.resolve()))
+        return self.redactor.redact_cycle(parse_report(report, str(self.settings.journeys.resolve())))
+
+    def _record_history(self, cycle: CycleReport, finished: float, duration: float) -> None:
+        try:
+            self.history.record(cycle, finished, duration)
+        except OSError as exc:
+            self.log.error("could not write the state file", path=str(self.settings.state_file), error=str(exc))
 
     def _log_cycle(self, cycle: CycleReport, duration: float) -> None:
         failed = cycle.failed
@@ -129,7 +151,7 @@ class Monitor:
             duration_seconds=round(duration, 3),
         )
         for result in failed:
-            self.log.warning("journey failed", journey=result.journey, reason=result.reason, message=result.message)
+            self.log.warning("journey failed", journey=result.journey, reason=result.reason, message=result.headline)
         self._log_collection_errors(cycle)
 
     def _log_collection_errors(self, cycle: CycleReport) -> None:

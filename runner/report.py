@@ -19,6 +19,8 @@ KILLED_PREFIX = "synthetic-monitor: the journey overran its timeout"
 PYTEST_TIMEOUT_MARK = "from pytest-timeout"
 
 REASONS = ("assertion", "error", "timeout", "crash")
+MESSAGE_LINES = 6
+MESSAGE_CHARS = 2000
 STAGES = ("setup", "call", "teardown")
 SUCCESS_OUTCOMES = frozenset({"passed", "xpassed"})
 FAILURE_OUTCOMES = frozenset({"failed", "error"})
@@ -33,6 +35,11 @@ class JourneyResult:
     duration_seconds: float
     reason: str | None = None
     message: str = ""
+
+    @property
+    def headline(self) -> str:
+        """The first line of the failure message."""
+        return first_line(self.message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +109,15 @@ def journey_result(test: dict[str, Any], prefix: str = "") -> JourneyResult | No
     failing = [(name, test[name]) for name in STAGES if _stage_failed(test.get(name))]
     stage_name, stage = failing[0] if failing else ("call", {})
     message = failure_message(stage)
-    return JourneyResult(journey, False, duration, classify(stage_name, message), message)
+    return JourneyResult(journey, False, duration, classify(stage_name, first_line(message)), message)
 
 
 def failure_message(stage: dict[str, Any]) -> str:
-    """The first line of what went wrong in a stage: the crash message, else the long representation."""
+    """The first lines of what went wrong in a stage: the crash message, else the long representation."""
     crash = stage.get("crash")
     text = crash.get("message", "") if isinstance(crash, dict) else ""
-    return first_line(text or stage.get("longrepr", "")) or "failed without a message"
+    lines = [line.rstrip() for line in (text or stage.get("longrepr", "")).strip().splitlines()]
+    return "\n".join(lines[:MESSAGE_LINES])[:MESSAGE_CHARS] or "failed without a message"
 
 
 def classify(stage: str, message: str) -> str:

@@ -13,7 +13,7 @@ def render(cycle: CycleReport, duration_seconds: float) -> str:
     for result in sorted(cycle.results, key=lambda r: (r.passed, r.journey)):
         rows.append(f"{'passed' if result.passed else 'FAILED':<8} {result.duration_seconds:>8.3f}  {result.journey}")
         if not result.passed:
-            rows.append(f"{'':<18}{result.reason}: {result.message[:MESSAGE_WIDTH]}")
+            rows.append(f"{'':<18}{result.reason}: {result.headline[:MESSAGE_WIDTH]}")
     for error in cycle.collection_errors:
         rows.append(f"{'BROKEN':<8} {'':>8}  {error.path}")
         rows.append(f"{'':<18}{error.message[:MESSAGE_WIDTH]}")

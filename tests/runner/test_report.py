@@ -45,7 +45,8 @@ def test_failed_assertion_is_a_failure_with_its_message(report: dict[str, Any]) 
     result = by_journey(report)["test_sample.py::test_fails"]
     assert not result.passed
     assert result.reason == "assertion"
-    assert result.message == "AssertionError: POST /reservations answered 500"
+    assert result.headline == "AssertionError: POST /reservations answered 500"
+    assert result.message == "AssertionError: POST /reservations answered 500\nassert 500 == 200"
 
 
 def test_bare_assert_and_pytest_fail_count_as_assertions(report: dict[str, Any]) -> None:
@@ -102,7 +103,7 @@ def test_pytest_timeout_is_a_timeout(report: dict[str, Any]) -> None:
 
 def test_plain_and_xdist_reports_give_the_same_results() -> None:
     def outcome(report: dict[str, Any]) -> dict[str, tuple[bool, str | None, str]]:
-        return {j: (r.passed, r.reason, r.message) for j, r in by_journey(report).items()}
+        return {j: (r.passed, r.reason, r.headline) for j, r in by_journey(report).items()}
 
     assert outcome(load("plain.json")) == outcome(load("xdist.json"))
 

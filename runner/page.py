@@ -1,0 +1,167 @@
+"""The status page: every journey's state at a glance, rendered on the server with no script at all.
+
+Every string that comes from a journey (its id, its failure message) goes through ``html.escape``, and the
+page is served with a Content-Security-Policy that allows no script, so a parametrized id such as
+``test_x[<script>]`` is shown as text. It refreshes itself with a meta tag and needs nothing from the internet.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from html import escape
+from typing import Any
+
+REFRESH_SECONDS_MIN = 2
+REFRESH_SECONDS_MAX = 30
+CHART_WIDTH, CHART_HEIGHT = 180, 36
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+
+STYLE = """
+body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1f2328;background:#f6f8fa}
+main{max-width:1100px;margin:0 auto;padding:16px}
+.banner{padding:14px 18px;border-radius:8px;font-size:20px;font-weight:600;color:#fff}
+.banner.ok{background:#1a7f37}.banner.bad{background:#cf222e}.banner.unknown{background:#6e7781}
+.meta{color:#57606a;margin:8px 2px 16px}
+table{width:100%;border-collapse:collapse;background:#fff;border:1px solid #d0d7de;border-radius:8px}
+th,td{text-align:left;padding:8px 10px;border-top:1px solid #d8dee4;vertical-align:top}
+th{background:#f6f8fa;font-weight:600;border-top:none}
+td:nth-child(2){width:45%}
+.state{font-weight:600;white-space:nowrap;border-radius:12px;padding:2px 10px;font-size:12px}
+.passing{background:#dafbe1;color:#116329}.failing{background:#ffebe9;color:#a40e26}
+.not-yet-run{background:#eaeef2;color:#57606a}
+.journey{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all}
+pre.message{white-space:pre-wrap;overflow-wrap:anywhere;margin:6px 0 0;padding:6px 8px;background:#fff8f8;
+border-left:3px solid #cf222e;
+font-size:12px;max-height:8em;overflow:auto}
+.num{text-align:right;white-space:nowrap}.when{white-space:nowrap;color:#57606a}
+.broken{margin-top:16px;background:#fff8c5;border:1px solid #d4a72c;border-radius:8px;padding:10px 14px}
+"""
+
+
+def render(results: dict[str, Any], interval_seconds: float, now: float | None = None) -> str:
+    """The whole page for the ``/api/results`` document ``results``."""
+    now = time.time() if now is None else now
+    journeys = results["journeys"]
+    refresh = int(min(REFRESH_SECONDS_MAX, max(REFRESH_SECONDS_MIN, interval_seconds)))
+    rows = "\n".join(_row(journey, now) for journey in journeys)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="{refresh}">
+<title>{escape(_banner_text(journeys))} - synthetic monitor</title>
+<style>{STYLE}</style></head>
+<body><main>
+<div class="banner {_banner_class(journeys)}" id="banner">{escape(_banner_text(journeys))}</div>
+<p class="meta">{_meta(results.get("last_cycle"), interval_seconds, now)}</p>
+<table id="journeys"><thead><tr><th>State</th><th>Journey</th><th>Last run</th><th class="num">Duration</th>
+<th>Failing since</th><th>Recent runs</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table>
+{_broken_files(results.get("last_cycle"))}
+</main></body></html>
+"""
+
+
+def _banner_text(journeys: list[dict[str, Any]]) -> str:
+    failing = sum(journey["state"] == "failing" for journey in journeys)
+    ran = sum(journey["state"] != "not yet run" for journey in journeys)
+    if not journeys:
+        return "No journeys collected"
+    if failing:
+        return f"{failing} of {len(journeys)} journeys failing"
+    if not ran:
+        return f"{len(journeys)} journeys, not yet run"
+    return f"All {ran} journeys passing"
+
+
+def _banner_class(journeys: list[dict[str, Any]]) -> str:
+    if any(journey["state"] == "failing" for journey in journeys):
+        return "bad"
+    return "ok" if journeys and any(journey["state"] == "passing" for journey in journeys) else "unknown"
+
+
+def _meta(last: dict[str, Any] | None, interval_seconds: float, now: float) -> str:
+    if last is None:
+        return f"No cycle completed yet. A cycle starts every {interval_seconds:g} s."
+    return (
+        f"Last cycle finished {_ago(last['finished_at'], now)} ({_utc(last['finished_at'])}) in "
+        f"{last['duration_seconds']:.2f} s: {last['passed']} passed, {last['failed']} failed. "
+        f"A cycle starts every {interval_seconds:g} s."
+    )
+
+
+def _row(journey: dict[str, Any], now: float) -> str:
+    state = journey["state"]
+    message = ""
+    if state == "failing":
+        text = f"{journey['reason']}: {journey['message']}" if journey.get("reason") else journey["message"]
+        message = f'<pre class="message">{escape(text)}</pre>'
+    last_at, duration, since = journey["last_run_at"], journey["last_duration_seconds"], journey["failing_since"]
+    return (
+        f'<tr class="row-{state.replace(" ", "-")}">'
+        f'<td><span class="state {state.replace(" ", "-")}">{escape(state)}</span></td>'
+        f'<td><div class="journey">{escape(journey["journey"])}</div>{message}</td>'
+        f'<td class="when"{_title(last_at)}>{_ago(last_at, now) if last_at else "never"}</td>'
+        f'<td class="num">{_milliseconds(duration) if duration is not None else ""}</td>'
+        f'<td class="when"{_title(since)}>{_ago(since, now) if since else ""}</td>'
+        f"<td>{_chart(journey['history'])}</td></tr>"
+    )
+
+
+def _chart(history: list[dict[str, Any]]) -> str:
+    """An inline SVG of recent durations: a line, failures as red dots."""
+    if not history:
+        return ""
+    durations = [run["duration_seconds"] for run in history]
+    top = max(durations) or 1.0
+    step = CHART_WIDTH / max(1, len(history) - 1)
+    points = [
+        (round(i * step, 1), round(CHART_HEIGHT - 3 - (d / top) * (CHART_HEIGHT - 6), 1))
+        for i, d in enumerate(durations)
+    ]
+    line = " ".join(f"{x},{y}" for x, y in points)
+    dots = "".join(
+        f'<circle cx="{x}" cy="{y}" r="2.5" fill="#cf222e"/>'
+        for (x, y), run in zip(points, history, strict=True)
+        if not run["passed"]
+    )
+    failures = sum(not run["passed"] for run in history)
+    label = f"{len(history)} recent runs, {failures} failed, slowest {top * 1000:.0f} ms"
+    return (
+        f'<svg class="chart" role="img" width="{CHART_WIDTH}" height="{CHART_HEIGHT}" '
+        f'viewBox="-3 0 {CHART_WIDTH + 6} {CHART_HEIGHT}"><title>{escape(label)}</title>'
+        f'<polyline points="{line}" fill="none" stroke="#0969da" stroke-width="1.5"/>{dots}</svg>'
+    )
+
+
+def _broken_files(last: dict[str, Any] | None) -> str:
+    if not last or not last["collection_errors"]:
+        return ""
+    items = "".join(
+        f'<li><span class="journey">{escape(error["path"])}</span>: {escape(error["message"])}</li>'
+        for error in last["collection_errors"]
+    )
+    return f'<div class="broken" id="broken"><strong>Journey files that failed to load</strong><ul>{items}</ul></div>'
+
+
+def _milliseconds(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 0.01 else f"{seconds * 1000:.0f} ms"
+
+
+def _ago(then: float, now: float) -> str:
+    seconds = max(0, int(now - then))
+    if seconds < 120:
+        return f"{seconds} s ago"
+    if seconds < 7200:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
+
+
+def _title(then: float | None) -> str:
+    return f' title="{_utc(then)}"' if then else ""
+
+
+def _utc(then: float) -> str:
+    return datetime.datetime.fromtimestamp(then, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
