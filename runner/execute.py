@@ -13,6 +13,7 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -63,7 +64,7 @@ class Executor:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["runner.child"])
+        self._context.set_forkserver_preload(["runner.preload"])
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -73,6 +74,14 @@ class Executor:
     def stop(self) -> None:
         """Make a running cycle end at once, killing its process group."""
         self._stop.set()
+
+    def close(self) -> None:
+        """Stop the forkserver and reap it, so no process outlives the runner."""
+        server = getattr(forkserver, "_forkserver", None)
+        stop_server = getattr(server, "_stop", None)  # CPython's own (private) way to end its forkserver
+        if callable(stop_server):
+            with contextlib.suppress(OSError):
+                stop_server()
 
     def run(self, collect_only: bool = False) -> Execution:
         """Run (or only collect) the suite once; never raises for what the journeys do."""

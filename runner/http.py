@@ -12,7 +12,6 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
 from waitress.server import create_server
 
 from runner import page
@@ -34,9 +33,9 @@ PAGE_HEADERS = [
 ]
 
 
-def make_app(registry: CollectorRegistry, health: Health, routes: dict[str, WSGIApp] | None = None) -> WSGIApp:
+def make_app(metrics: WSGIApp, health: Health, routes: dict[str, WSGIApp] | None = None) -> WSGIApp:
     """A WSGI app serving /metrics, /healthz and any extra ``routes``; other methods get 405."""
-    table: dict[str, WSGIApp] = {"/metrics": make_wsgi_app(registry), "/healthz": _health_app(health)}
+    table: dict[str, WSGIApp] = {"/metrics": metrics, "/healthz": _health_app(health)}
     table.update(routes or {})
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

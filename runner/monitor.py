@@ -19,6 +19,7 @@ from prometheus_client import write_to_textfile
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.execute import Execution, Executor
+from runner.exposition import DEFAULT_MAX_AGE_SECONDS, CachedExposition
 from runner.history import History
 from runner.logs import get_logger
 from runner.metrics import MonitorMetrics
@@ -42,6 +43,7 @@ class Monitor:
         self.executor = executor
         self.history = history or History(settings.history_runs)
         self.redactor = redactor or Redactor()
+        self.exposition = CachedExposition(metrics.registry, max(DEFAULT_MAX_AGE_SECONDS, settings.interval_seconds))
         self.log = get_logger("runner")
         self.started_monotonic = time.monotonic()
         self.last_cycle_started: float | None = None  # monotonic
@@ -50,6 +52,8 @@ class Monitor:
         self.scheduler_alive: Callable[[], bool] = lambda: True
         self._busy = threading.Event()
         self._due = threading.Event()
+        self._scheduled_at: float | None = None
+        self.grid_time: Callable[[int], float] | None = None
 
     def prepare(self) -> None:
         """Collect the journeys once so that every series exists at zero from start-up."""
@@ -62,6 +66,7 @@ class Monitor:
         collected = self._parse(execution.report)
         self.metrics.add_journeys(collected.collected)
         self.history.add_journeys(collected.collected)
+        self.exposition.refresh()
         self._log_collection_errors(collected)
         self.log.info("journeys collected", journeys=len(collected.collected), path=str(self.settings.journeys))
 
@@ -71,11 +76,12 @@ class Monitor:
             self.on_missed(1)
             return
         self._busy.set()
+        self._scheduled_at = self.grid_time(tick) if self.grid_time is not None else None
         self._due.set()
 
     def on_missed(self, ticks: int) -> None:
         """Grid points that passed while a cycle was still running."""
-        self.metrics.record_skipped(ticks)
+        self.metrics.record_skipped(ticks)  # shown within max age; never render on the scheduler's thread
         self.log.warning("cycle skipped", ticks=ticks, reason="previous cycle still running")
 
     def serve_cycles(self, stop: threading.Event) -> None:
@@ -96,6 +102,7 @@ class Monitor:
         """Run the suite once and record it; None when it could not run or was stopped."""
         self.last_cycle_started = time.monotonic()
         started = time.time()
+        scheduled, self._scheduled_at = self._scheduled_at, None
         execution = self.executor.run()
         self.last_execution = execution
         finished = time.time()
@@ -103,14 +110,16 @@ class Monitor:
             return None
         if execution.report is None:
             self.metrics.record_error()
+            self.exposition.refresh()
             self._log_suite_error(execution, "cycle")
             return None
         cycle = self._parse(execution.report)
         self.metrics.record_cycle(cycle, finished_at=finished, duration_seconds=finished - started)
         self.last_report = cycle
-        self._log_cycle(cycle, finished - started)
+        self._log_cycle(cycle, started, finished - started, scheduled)
         self._write_metrics_file()
         self._record_history(cycle, finished, finished - started)
+        self.exposition.refresh()
         return cycle
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -141,14 +150,21 @@ class Monitor:
         except OSError as exc:
             self.log.error("could not write the state file", path=str(self.settings.state_file), error=str(exc))
 
-    def _log_cycle(self, cycle: CycleReport, duration: float) -> None:
+    def _log_cycle(self, cycle: CycleReport, started: float, duration: float, scheduled: float | None) -> None:
         failed = cycle.failed
+        timing = (
+            {}
+            if scheduled is None
+            else {"scheduled_at": round(scheduled, 6), "start_lag_seconds": round(started - scheduled, 6)}
+        )
         self.log.info(
             "cycle completed",
             passed=len(cycle.results) - len(failed),
             failed=len(failed),
             collection_errors=len(cycle.collection_errors),
             duration_seconds=round(duration, 3),
+            started_at=round(started, 6),
+            **timing,
         )
         for result in failed:
             self.log.warning("journey failed", journey=result.journey, reason=result.reason, message=result.headline)
