@@ -20,9 +20,11 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 DEFAULT_MAX_AGE_SECONDS = 5.0
+# Our metric names are all legacy-valid, so the body is the classic format every Prometheus parses.
 GZIP_LEVEL = 1  # the exposition compresses 30-fold even at level 1; higher levels cost far more CPU
 
 
