@@ -60,7 +60,7 @@ class CachedExposition:
         accept_gzip = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
         body, encoding = self.body(accept_gzip)
         headers = [
-            ("Content-Type", CONTENT_TYPE_LATEST),
+            ("Content-Type", CONTENT_TYPE_PLAIN_0_0_4),
             ("Content-Length", str(len(body))),
             ("Vary", "Accept-Encoding"),
         ]
