@@ -13,19 +13,18 @@ import argparse
 import json
 import statistics
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import requests
 
+from bench.support import failures_on_metrics
 from scripts.stack import (
     RULES_PATH,
     RUNNER_JOB,
     TARGET_JOB,
     RunningProcess,
+    WebhookReceiver,
     alertmanager_config,
     host_port,
     prometheus_config,
@@ -41,42 +40,13 @@ PROMETHEUS_INTERVAL = "15s"
 GROUP_WAIT = "10s"
 
 
-class Webhook(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        self.received: list[tuple[float, dict[str, Any]]] = []
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.url = f"http://127.0.0.1:{self.server_address[1]}/alerts"
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Webhook
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.received.extend((time.monotonic(), alert) for alert in body["alerts"])
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 def alert_state(prometheus_url: str, name: str) -> set[str]:
     data = requests.get(f"{prometheus_url}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
     return {alert["state"] for alert in data if alert["labels"]["alertname"] == name}
 
 
-def failures_on_metrics(runner_url: str) -> float:
-    total = 0.0
-    for line in requests.get(f"{runner_url}/metrics", timeout=5).text.splitlines():
-        if line.startswith("synthetic_request_duration_count{") and 'result="failure"' in line:
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def measure(
-    alert: str, fault_at: float, prometheus: str, webhook: Webhook, first_failure: float | None
+    alert: str, fault_at: float, prometheus: str, webhook: WebhookReceiver, first_failure: float | None
 ) -> dict[str, float]:
     timings: dict[str, float] = {}
     if first_failure is not None:
@@ -104,7 +74,7 @@ def measure(
 
 def one_run(workdir: Path) -> dict[str, dict[str, float]]:
     processes: list[RunningProcess] = []
-    webhook = Webhook()
+    webhook = WebhookReceiver()
     try:
         target, target_url = start_target(workdir, "--faults", "none")
         processes.append(target)

@@ -10,20 +10,12 @@ from pathlib import Path
 
 import requests
 
-from bench.support import Section, median
+from bench.support import Section, failures_on_metrics, median
 from scripts.stack import start_runner, start_target, wait_for
 
 
-def failures(url: str) -> float:
-    total = 0.0
-    for line in requests.get(f"{url}/metrics", timeout=5).text.splitlines():
-        if line.startswith("synthetic_request_duration_count{") and 'result="failure"' in line:
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def more_failures(url: str, before: float) -> bool:
-    return failures(url) > before
+    return failures_on_metrics(url) > before
 
 
 def run(smoke: bool) -> Section:
@@ -42,7 +34,7 @@ def run(smoke: bool) -> Section:
                     runner.wait_for_output('"cycle completed"', timeout=60)
                     for _ in range(trials):
                         time.sleep(rng.uniform(0, interval))  # a fault can strike at any point of the cycle
-                        before = failures(url)
+                        before = failures_on_metrics(url)
                         started = time.monotonic()
                         requests.put(
                             f"{target_url}/admin/faults", json={"error_rate": 1, "status_codes": [500]}, timeout=5

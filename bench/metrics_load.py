@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import tempfile
@@ -10,14 +9,12 @@ from pathlib import Path
 
 import requests
 
-from bench.support import Section, SlowTarget, write_journeys
+from bench.support import Section, SlowTarget, median, parse_wrk, spread, write_journeys
 from scripts.stack import start_runner
 
-UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
-
-def wrk(url: str, clients: int, seconds: int) -> tuple[float, float, float, int]:
-    """(p50 ms, p99 ms, requests/s, errors) from wrk with gzip, as Prometheus scrapes."""
+def wrk(url: str, clients: int, seconds: int) -> dict[str, float]:
+    """wrk with gzip, as Prometheus scrapes."""
     result = subprocess.run(
         [
             "wrk",
@@ -34,22 +31,14 @@ def wrk(url: str, clients: int, seconds: int) -> tuple[float, float, float, int]
         check=True,
         timeout=seconds + 60,
     )
-    out = result.stdout
-
-    def latency(pct: str) -> float:
-        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)$", out, re.MULTILINE)
-        assert match, out
-        return float(match.group(1)) * UNITS[match.group(2)]
-
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?timeout) (\d+)", out))
-    return latency("50"), latency("99"), rate, errors
+    return parse_wrk(result.stdout)
 
 
 def run(smoke: bool) -> Section:
     if shutil.which("wrk") is None:
         return Section("6. /metrics under load", "Skipped: wrk is not installed (Debian package wrk).", ["-"], [])
-    journeys, seconds = (50, 2) if smoke else (1000, 10)
+    journeys, seconds, repeats = (50, 2, 1) if smoke else (1000, 10, 3)
+    p99s: dict[tuple[str, int], list[float]] = {}
     target = SlowTarget(0.020)
     rows = []
     try:
@@ -71,20 +60,31 @@ def run(smoke: bool) -> Section:
                     process.wait_for_output('"cycle completed"', timeout=120)
                     size = len(requests.get(f"{url}/metrics", timeout=10).content)
                     for clients in (1, 50):
-                        p50, p99, rate, errors = wrk(f"{url}/metrics", clients, seconds)
-                        rows.append([label, str(clients), f"{p50:.2f}", f"{p99:.2f}", f"{rate:.0f}", str(errors)])
+                        loads = [wrk(f"{url}/metrics", clients, seconds) for _ in range(repeats)]
+                        p99s[(interval, clients)] = [load["p99_ms"] for load in loads]
+                        rows.append(
+                            [
+                                label,
+                                str(clients),
+                                spread([load["p50_ms"] for load in loads], digits=2),
+                                spread(p99s[(interval, clients)], digits=2),
+                                f"{median([load['rate'] for load in loads]):.0f}",
+                                str(int(sum(load["failed"] for load in loads))),
+                            ]
+                        )
                     cycles = process.output().count('"cycle completed"')
                 finally:
                     process.stop()
                 rows[-1][0] += f" ({cycles} cycles during the run)" if interval != "3600" else ""
     finally:
         target.close()
-    p99_loaded = float(rows[-1][3])
+    p99_loaded = median(p99s[("5", 50)])
     return Section(
         "6. /metrics under load",
         f"{journeys} journeys exposed ({size / 2**20:.1f} MiB of text, served gzipped as Prometheus asks). wrk for "
-        f"{seconds} s per row with 1 and 50 connections. In the second half the runner runs a cycle of all {journeys} "
-        "journeys with 8 workers every 5 s. Baseline: the same load with no cycle running.",
+        f"{seconds} s per run with 1 and 50 connections, median (min-max) of {repeats} runs. In the second half "
+        f"the runner runs a cycle of all {journeys} journeys with 8 workers every 5 s. Baseline: the same load "
+        "with no cycle running.",
         ["runner", "clients", "p50 ms", "p99 ms", "requests/s", "errors"],
         rows,
         []

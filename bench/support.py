@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import resource
 import statistics
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import requests
 
 
 @dataclass
@@ -50,6 +54,11 @@ class SlowTarget(ThreadingHTTPServer):
     def close(self) -> None:
         self.shutdown()
         self.server_close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a stopped runner's worker) is no error of the target's."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -110,6 +119,41 @@ def spread(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
     """'median (min-max)' of ``values`` times ``scale``."""
     scaled = [value * scale for value in values]
     return f"{median(scaled):.{digits}f} ({min(scaled):.{digits}f}-{max(scaled):.{digits}f})"
+
+
+def failures_on_metrics(runner_url: str) -> float:
+    """All failure observations on a runner's /metrics."""
+    total = 0.0
+    for line in requests.get(f"{runner_url}/metrics", timeout=5).text.splitlines():
+        if line.startswith("synthetic_request_duration_count{") and 'result="failure"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    """p50 and p99 (ms), requests, requests/s and failed requests (non-2xx and socket errors) from wrk --latency."""
+
+    def latency(pct: str) -> float:
+        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)$", output, re.MULTILINE)
+        assert match, output
+        return float(match.group(1)) * WRK_UNITS[match.group(2)]
+
+    done = re.search(r"(\d+) requests in", output)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    assert done and rate, output
+    failed = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    failed += sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+    return {
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "requests": int(done.group(1)),
+        "rate": float(rate.group(1)),
+        "failed": failed,
+    }
 
 
 def environment_for(target_url: str) -> dict[str, str]:

@@ -25,6 +25,8 @@ DEFAULT_PORT = 8000
 DEFAULT_WORKERS = 0
 MAX_WORKERS = 256
 MAX_HISTORY_RUNS = 10_000
+DEFAULT_MAX_JOURNEYS = 2000
+MAX_MAX_JOURNEYS = 1_000_000
 # From a 10 ms API call to a multi-second browser journey.
 DEFAULT_BUCKETS = (
     0.005,
@@ -65,6 +67,7 @@ class Settings:
     history_runs: int = DEFAULT_HISTORY_RUNS
     state_file: Path | None = None
     secret_env: tuple[str, ...] = ()
+    max_journeys: int = DEFAULT_MAX_JOURNEYS
     pytest_args: tuple[str, ...] = ()
 
 
@@ -94,6 +97,11 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ),
     ("--state-file", "SYNTHETIC_STATE_FILE", "JSON file keeping the history across restarts (default: memory only)"),
     ("--secret-env", "SYNTHETIC_SECRET_ENV", "more variables whose values are masked, comma-separated"),
+    (
+        "--max-journeys",
+        "SYNTHETIC_MAX_JOURNEYS",
+        f"run at most this many journeys a cycle (default {DEFAULT_MAX_JOURNEYS})",
+    ),
 )
 
 
@@ -143,6 +151,7 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         history_runs=setting("--history", str(DEFAULT_HISTORY_RUNS), _history),
         state_file=setting("--state-file", "", _file_in_existing_folder),
         secret_env=setting("--secret-env", "", _names),
+        max_journeys=setting("--max-journeys", str(DEFAULT_MAX_JOURNEYS), _max_journeys),
         pytest_args=tuple(pytest_args),
     )
 
@@ -177,6 +186,10 @@ def _port(value: str, source: str) -> int:
 
 def _workers(value: str, source: str) -> int:
     return _whole(value, source, 0, MAX_WORKERS, f"a whole number of workers from 0 to {MAX_WORKERS}")
+
+
+def _max_journeys(value: str, source: str) -> int:
+    return _whole(value, source, 1, MAX_MAX_JOURNEYS, f"a whole number of journeys from 1 to {MAX_MAX_JOURNEYS}")
 
 
 def _history(value: str, source: str) -> int:

@@ -16,23 +16,28 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import multiprocessing.util
 import os
 import signal
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
 from runner.child import CycleRequest, run_cycle
 from runner.config import Settings
-from runner.workers import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS
+from runner.workers import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, describe_signal
 
 OUTPUT_TAIL_LINES = 20
 JOIN_POLL_SECONDS = 0.05
 PYTEST_USAGE_ERROR = 4
+MAX_SOCKET_FOLDER_CHARS = 60  # + "/pymp-xxxxxxxx/listener-xxxxxxxx" stays under AF_UNIX's 108 bytes
+# mkdtemp makes a private (0700) folder with a random name there, so shared folders are safe.
+SHORT_TEMP_FOLDERS = ("/tmp", "/dev/shm", "/var/tmp")  # noqa: S108
+CONFTEST_FAILURE = "ImportError while loading conftest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +49,17 @@ class Execution:
     output_tail: str
     stopped: bool = False
     stalled: bool = False
+    problem: str = ""  # why there is no report, in one line
+
+    @property
+    def broken_conftest(self) -> bool:
+        """A conftest.py failed to import (pytest reports this with its usage-error code)."""
+        return self.exit_code == PYTEST_USAGE_ERROR and CONFTEST_FAILURE in self.output_tail
 
     @property
     def usage_error(self) -> bool:
         """pytest rejected its command line (e.g. a bad argument after --)."""
-        return self.exit_code == PYTEST_USAGE_ERROR
+        return self.exit_code == PYTEST_USAGE_ERROR and not self.broken_conftest
 
     @property
     def error_line(self) -> str:
@@ -69,6 +80,7 @@ class Executor:
 
     def start(self) -> None:
         """Start the forkserver now (it is a single-threaded process, so forking from it is safe)."""
+        _short_socket_folder()
         forkserver.ensure_running()
 
     def stop(self) -> None:
@@ -84,20 +96,52 @@ class Executor:
                 stop_server()
 
     def run(self, collect_only: bool = False) -> Execution:
-        """Run (or only collect) the suite once; never raises for what the journeys do."""
-        with tempfile.TemporaryDirectory(prefix="synthetic-cycle-") as workdir:
+        """Run (or only collect) the suite once; never raises for what the journeys or the disk do."""
+        try:
+            folder = tempfile.TemporaryDirectory(prefix="synthetic-cycle-", ignore_cleanup_errors=True)
+        except OSError as exc:
+            problem = f"cannot create the cycle's folder in {tempfile.gettempdir()}: {exc.strerror or exc}"
+            return Execution(report=None, exit_code=None, output_tail="", problem=problem)
+        with folder as workdir:
             request = self._request(Path(workdir), collect_only)
-            Path(request.heartbeat_path).touch()
+            try:
+                Path(request.heartbeat_path).touch()
+                (Path(workdir) / "tmp").mkdir()
+            except OSError as exc:
+                return Execution(None, None, "", problem=f"cannot write in {workdir}: {exc.strerror or exc}")
             process = self._context.Process(target=run_cycle, args=(request,), name="synthetic-cycle")
             process.start()
             stopped, stalled = self._wait(process, Path(request.heartbeat_path))
-            return Execution(
+            _kill_group(process)  # anything a journey started and left in the cycle's process group
+            execution = Execution(
                 report=_load_json(Path(request.report_path)),
                 exit_code=process.exitcode,
                 output_tail=_tail(Path(request.output_path)),
                 stopped=stopped,
                 stalled=stalled,
             )
+            if execution.report is None:
+                execution = replace(execution, problem=self._explain(execution, Path(workdir)))
+            return execution
+
+    def _explain(self, execution: Execution, workdir: Path) -> str:
+        """Why a cycle ended without a report, in one line."""
+        if execution.stalled:
+            return (
+                f"no sign of life for more than {self._quiet_limit():g} s (a hang while importing or collecting "
+                "journeys); the cycle was killed"
+            )
+        if execution.broken_conftest:
+            return f"a conftest.py failed to load: {execution.error_line}"
+        if execution.exit_code is not None and execution.exit_code < 0:
+            return f"the cycle's process was killed by {describe_signal(-execution.exit_code)}"
+        with contextlib.suppress(OSError):
+            if os.statvfs(workdir).f_bavail == 0:
+                return f"no space left on the device of {workdir.parent}"
+        return f"pytest exited with code {execution.exit_code} without a report: {execution.error_line}"
+
+    def _quiet_limit(self) -> float:
+        return self._settings.timeout_seconds + 2 * KILL_GRACE_SECONDS + HEARTBEAT_SECONDS
 
     def _request(self, workdir: Path, collect_only: bool) -> CycleRequest:
         settings = self._settings
@@ -110,13 +154,15 @@ class Executor:
             timeout_seconds=settings.timeout_seconds,
             pytest_args=settings.pytest_args,
             collect_only=collect_only,
+            temp_dir=str(workdir / "tmp"),
+            max_journeys=settings.max_journeys,
         )
 
     def _wait(self, process: multiprocessing.process.BaseProcess, heartbeat: Path) -> tuple[bool, bool]:
         """Wait for the child; kill its group on stop or when its heartbeat goes quiet. Returns (stopped, stalled)."""
         # Collection and each journey are bounded by the timeout; silence beyond that means a hang we
         # cannot see from inside (an import that blocks, a stuck plugin).
-        quiet_limit = self._settings.timeout_seconds + 2 * KILL_GRACE_SECONDS + HEARTBEAT_SECONDS
+        quiet_limit = self._quiet_limit()
         while True:
             process.join(JOIN_POLL_SECONDS)
             if process.exitcode is not None:
@@ -129,13 +175,33 @@ class Executor:
                 return False, True
 
 
+def _short_socket_folder() -> None:
+    """Keep the forkserver's socket path within AF_UNIX's 108 bytes whatever TMPDIR is.
+
+    multiprocessing puts the socket in a folder it makes in the temporary folder; with a long TMPDIR the path
+    is too long to bind. Then that folder goes to the first short writable place instead; the cycles' own
+    folders stay in TMPDIR.
+    """
+    if len(tempfile.gettempdir()) <= MAX_SOCKET_FOLDER_CHARS:
+        return
+    for candidate in SHORT_TEMP_FOLDERS:
+        if os.access(candidate, os.W_OK | os.X_OK):
+            previous, tempfile.tempdir = tempfile.tempdir, candidate
+            try:
+                multiprocessing.util.get_temp_dir()  # made once, remembered for the process
+            finally:
+                tempfile.tempdir = previous
+            return
+
+
 def _kill_group(process: multiprocessing.process.BaseProcess) -> None:
     pid = process.pid
     assert pid is not None
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        process.kill()  # not yet in its own session
+        if process.exitcode is None:
+            process.kill()  # not yet in its own session
     process.join(5)
 
 

@@ -1,13 +1,13 @@
-"""The /metrics body, rendered once per change and served from memory, gzipped when the client accepts it.
+"""Bodies rendered once and served from memory, gzipped when the client accepts it: /metrics and the page.
 
 With a thousand journeys the exposition is tens of thousands of lines and takes a noticeable fraction of a
 second to render; rendering it for every scrape would let concurrent scrapers queue behind each other. The
-cycle thread renders it right after each cycle; a request renders only when the copy is older than
-``max_age_seconds`` (so ``process_*`` stay fresh), and meanwhile other requests get the previous copy.
+cycle thread renders it right after each cycle; a copy older than ``max_age_seconds`` (so ``process_*`` stay
+fresh) is rendered again in the background while requests keep getting the previous copy.
 
 Usage::
 
-    exposition = CachedExposition(registry, max_age_seconds=5)
+    exposition = CachedBody(metrics_renderer(registry), CONTENT_TYPE_PLAIN_0_0_4, max_age_seconds=5)
     exposition.refresh()                       # after each cycle
     body, encoding = exposition.body(accept_gzip=True)
 """
@@ -17,22 +17,37 @@ from __future__ import annotations
 import gzip
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 DEFAULT_MAX_AGE_SECONDS = 5.0
+
+
 # Our metric names are all legacy-valid, so the body is the classic format every Prometheus parses.
 GZIP_LEVEL = 1  # the exposition compresses 30-fold even at level 1; higher levels cost far more CPU
 
 
-class CachedExposition:
-    """The registry's text exposition, plain and gzipped, re-rendered at most once per change or max age."""
+def metrics_renderer(registry: CollectorRegistry) -> Callable[[], bytes]:
+    """Render the registry's text exposition."""
+    return lambda: generate_latest(registry)
 
-    def __init__(self, registry: CollectorRegistry, max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS) -> None:
-        self._registry = registry
+
+class CachedBody:
+    """A rendered body, plain and gzipped, rendered again at most once per refresh or max age."""
+
+    def __init__(
+        self,
+        render: Callable[[], bytes],
+        content_type: str = CONTENT_TYPE_PLAIN_0_0_4,
+        max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        self._render_body = render
+        self._content_type = content_type
+        self._headers = list(headers)
         self._max_age = max_age_seconds
         self._render_lock = threading.Lock()
         self._plain = b""
@@ -45,22 +60,28 @@ class CachedExposition:
             self._render()
 
     def body(self, accept_gzip: bool) -> tuple[bytes, str | None]:
-        """The current body and its Content-Encoding; renders first if the copy is stale and nobody else is."""
-        if time.monotonic() - self._rendered_at > self._max_age and self._render_lock.acquire(blocking=not self._plain):
-            try:
-                if time.monotonic() - self._rendered_at > self._max_age:
-                    self._render()
-            finally:
-                self._render_lock.release()
+        """The current body and its Content-Encoding. A stale copy is served as it is while a background thread
+        renders the next one; only a request that finds no copy at all waits for a render."""
+        if not self._plain:
+            self.refresh()
+        elif time.monotonic() - self._rendered_at > self._max_age and self._render_lock.acquire(blocking=False):
+            threading.Thread(target=self._render_in_background, name="render", daemon=True).start()
         plain, gzipped = self._plain, self._gzipped  # one consistent pair, swapped together
         return (gzipped, "gzip") if accept_gzip else (plain, None)
 
+    def _render_in_background(self) -> None:
+        try:
+            self._render()
+        finally:
+            self._render_lock.release()
+
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        """A WSGI app serving the cached exposition."""
+        """A WSGI app serving the cached body."""
         accept_gzip = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
         body, encoding = self.body(accept_gzip)
         headers = [
-            ("Content-Type", CONTENT_TYPE_PLAIN_0_0_4),
+            ("Content-Type", self._content_type),
+            *self._headers,
             ("Content-Length", str(len(body))),
             ("Vary", "Accept-Encoding"),
         ]
@@ -70,7 +91,7 @@ class CachedExposition:
         return [body]
 
     def _render(self) -> None:
-        plain = generate_latest(self._registry)
+        plain = self._render_body()
         gzipped = gzip.compress(plain, compresslevel=GZIP_LEVEL)
         self._plain, self._gzipped = plain, gzipped
         self._rendered_at = time.monotonic()

@@ -16,8 +16,10 @@ from waitress.server import create_server
 
 from runner import page
 from runner.errors import ConfigError
+from runner.exposition import CachedBody
 
 DEFAULT_THREADS = 8
+PAGE_MAX_AGE_SECONDS = 1.0
 Health = Callable[[], tuple[bool, dict[str, Any]]]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -53,17 +55,20 @@ def make_app(metrics: WSGIApp, health: Health, routes: dict[str, WSGIApp] | None
 def status_routes(results: Results, interval_seconds: float) -> dict[str, WSGIApp]:
     """``/``: the HTML status page; ``/api/results``: the same data as JSON."""
 
-    def page_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        body = page.render(results(), interval_seconds).encode()
-        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), *SECURITY_HEADERS, *PAGE_HEADERS])
-        return [body]
+    # Rendered at most once a second however many people (or load tests) look at it.
+    page_body = CachedBody(
+        lambda: page.render(results(), interval_seconds).encode(),
+        "text/html; charset=utf-8",
+        max_age_seconds=PAGE_MAX_AGE_SECONDS,
+        headers=[*SECURITY_HEADERS, *PAGE_HEADERS],
+    )
 
     def api_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         body = json.dumps(results()).encode()
         start_response("200 OK", [("Content-Type", "application/json"), *SECURITY_HEADERS])
         return [body]
 
-    return {"/": page_app, "/api/results": api_app}
+    return {"/": page_body.wsgi, "/api/results": api_app}
 
 
 def _health_app(health: Health) -> WSGIApp:

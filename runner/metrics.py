@@ -70,6 +70,11 @@ class MonitorMetrics:
             registry=registry,
         )
         self.journeys = Gauge("synthetic_journeys", "Journeys collected in the last cycle.", registry=registry)
+        self.over_cap = Gauge(
+            "synthetic_journeys_over_cap",
+            "Journeys collected in the last cycle but not run: beyond --max-journeys.",
+            registry=registry,
+        )
         Gauge("synthetic_interval_seconds", "Seconds between cycle starts.", registry=registry).set(interval_seconds)
         Gauge("synthetic_journey_timeout_seconds", "Seconds one journey may take.", registry=registry).set(
             timeout_seconds
@@ -115,6 +120,7 @@ class MonitorMetrics:
             self.forget_journeys_except([*cycle.collected, *(result.journey for result in cycle.results)])
         self.collection_errors.set(len(cycle.collection_errors))
         self.journeys.set(len(cycle.collected))
+        self.over_cap.set(cycle.over_cap)
         self.cycle_duration.set(duration_seconds)
         self.last_run.set(finished_at)
         self.runs.labels("completed").inc()
@@ -123,6 +129,8 @@ class MonitorMetrics:
         """Ticks that found the previous cycle still running."""
         self.runs.labels("skipped").inc(ticks)
 
-    def record_error(self) -> None:
-        """A cycle in which the suite could not run at all."""
+    def record_error(self, broken_files: int = 0) -> None:
+        """A cycle in which the suite could not run at all (``broken_files``: a conftest.py that failed to load)."""
         self.runs.labels("error").inc()
+        if broken_files:
+            self.collection_errors.set(broken_files)

@@ -19,7 +19,7 @@ from prometheus_client import write_to_textfile
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.execute import Execution, Executor
-from runner.exposition import DEFAULT_MAX_AGE_SECONDS, CachedExposition
+from runner.exposition import DEFAULT_MAX_AGE_SECONDS, CachedBody, metrics_renderer
 from runner.history import History
 from runner.logs import get_logger
 from runner.metrics import MonitorMetrics
@@ -43,7 +43,9 @@ class Monitor:
         self.executor = executor
         self.history = history or History(settings.history_runs)
         self.redactor = redactor or Redactor()
-        self.exposition = CachedExposition(metrics.registry, max(DEFAULT_MAX_AGE_SECONDS, settings.interval_seconds))
+        self.exposition = CachedBody(
+            metrics_renderer(metrics.registry), max_age_seconds=max(DEFAULT_MAX_AGE_SECONDS, settings.interval_seconds)
+        )
         self.log = get_logger("runner")
         self.started_monotonic = time.monotonic()
         self.last_cycle_started: float | None = None  # monotonic
@@ -60,7 +62,8 @@ class Monitor:
         execution = self.executor.run(collect_only=True)
         if execution.usage_error:
             raise ConfigError(f"pytest rejected its arguments: {execution.error_line}")
-        if execution.report is None:
+        if execution.report is None:  # e.g. a broken conftest.py: keep serving, every cycle will say so
+            self.metrics.record_error(broken_files=int(execution.broken_conftest))
             self._log_suite_error(execution, "collection")
             return
         collected = self._parse(execution.report)
@@ -109,7 +112,7 @@ class Monitor:
         if execution.stopped:
             return None
         if execution.report is None:
-            self.metrics.record_error()
+            self.metrics.record_error(broken_files=int(execution.broken_conftest))
             self.exposition.refresh()
             self._log_suite_error(execution, "cycle")
             return None
@@ -168,6 +171,13 @@ class Monitor:
         )
         for result in failed:
             self.log.warning("journey failed", journey=result.journey, reason=result.reason, message=result.headline)
+        if cycle.over_cap:
+            self.log.warning(
+                "journeys over the cap were not run",
+                over_cap=cycle.over_cap,
+                max_journeys=self.settings.max_journeys,
+                hint="raise --max-journeys or select journeys with -- -m/-k",
+            )
         self._log_collection_errors(cycle)
 
     def _log_collection_errors(self, cycle: CycleReport) -> None:
@@ -178,8 +188,8 @@ class Monitor:
         self.log.error(
             "journey suite could not run",
             stage=stage,
+            problem=execution.problem,
             exit_code=execution.exit_code,
-            stalled=execution.stalled,
             output=execution.output_tail,
         )
 

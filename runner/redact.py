@@ -59,6 +59,7 @@ class Redactor:
                 CollectionError(self.redact(error.path), self.redact(error.message))
                 for error in cycle.collection_errors
             ),
+            over_cap=cycle.over_cap,
         )
 
     def log_processor(self, logger: object, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

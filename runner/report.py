@@ -57,6 +57,7 @@ class CycleReport:
     collected: tuple[str, ...]
     results: tuple[JourneyResult, ...]
     collection_errors: tuple[CollectionError, ...]
+    over_cap: int = 0  # journeys collected beyond --max-journeys, not run
 
     @property
     def failed(self) -> tuple[JourneyResult, ...]:
@@ -81,6 +82,7 @@ def parse_report(report: dict[str, Any], journeys_dir: str) -> CycleReport:
             for c in collectors
             if c.get("outcome") == "failed"
         ),
+        over_cap=int(report.get("synthetic_over_cap", 0)),
     )
 
 

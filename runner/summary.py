@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runner.report import CycleReport
 
-MESSAGE_WIDTH = 100
+MESSAGE_WIDTH = 1000  # the end of a line often says most ("... Connection refused')"): let the terminal wrap
 
 
 def render(cycle: CycleReport, duration_seconds: float) -> str:

@@ -52,12 +52,28 @@ class _Worker:
 class WorkerPool:
     """Runs ``session.items`` in ``workers`` forked processes (at least one), dealing items out dynamically."""
 
-    def __init__(self, workers: int, timeout_seconds: float, heartbeat: Path | None = None) -> None:
+    def __init__(
+        self, workers: int, timeout_seconds: float, heartbeat: Path | None = None, max_journeys: int | None = None
+    ) -> None:
         self.workers = max(1, workers)
         self.timeout_seconds = timeout_seconds
         self.heartbeat = heartbeat
+        self.max_journeys = max_journeys
+        self.over_cap = 0
         self._results_out: int | None = None  # set in a worker: where its reports go
         self._config: pytest.Config | None = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Run at most ``max_journeys``; the rest are deselected (no series) and counted in the report."""
+        if self.max_journeys is not None and len(items) > self.max_journeys:
+            dropped = items[self.max_journeys :]
+            del items[self.max_journeys :]
+            self.over_cap = len(dropped)
+            config.hook.pytest_deselected(items=dropped)
+
+    def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
+        json_report["synthetic_over_cap"] = self.over_cap
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
@@ -84,6 +100,9 @@ class WorkerPool:
         queue: deque[int] = deque()
         shutdown = False
         items = session.items
+        # A journey that changes the working directory or the environment must not change them for the
+        # journeys that this worker runs after it.
+        cwd, environ = os.getcwd(), dict(os.environ)
         try:
             while True:
                 while not shutdown and len(queue) < LOOKAHEAD:
@@ -98,6 +117,7 @@ class WorkerPool:
                 nextitem = items[queue[0]] if queue else None
                 _send(results, {"type": "start", "index": index})
                 item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                _restore(cwd, environ)
                 _send(results, {"type": "finish", "index": index})
         finally:
             sys.stdout.flush()
@@ -228,16 +248,29 @@ class _Dispatcher:
             self.pool.heartbeat.touch()
 
 
+def _restore(cwd: str, environ: dict[str, str]) -> None:
+    with contextlib.suppress(OSError):
+        if os.getcwd() != cwd:
+            os.chdir(cwd)
+    if os.environ != environ:
+        os.environ.clear()
+        os.environ.update(environ)
+
+
 def describe_status(status: int) -> str:
     """A wait status in words: 'exit status 3' or 'signal 11 (SIGSEGV)'."""
     if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(number).name
-        except ValueError:
-            name = "unknown"
-        return f"signal {number} ({name})"
+        return describe_signal(os.WTERMSIG(status))
     return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+
+def describe_signal(number: int) -> str:
+    """'signal 9 (SIGKILL)'."""
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = "unknown"
+    return f"signal {number} ({name})"
 
 
 def _next_phase(last: str | None) -> Literal["setup", "call", "teardown"]:

@@ -7,13 +7,10 @@ binaries are on PATH (Debian packages ``prometheus`` and ``prometheus-alertmanag
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import signal
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -24,6 +21,7 @@ from scripts.stack import (
     RUNNER_JOB,
     TARGET_JOB,
     RunningProcess,
+    WebhookReceiver,
     alertmanager_config,
     have_prometheus,
     host_port,
@@ -35,30 +33,11 @@ from scripts.stack import (
 )
 
 
-class AlertPrinter(ThreadingHTTPServer):
-    """A webhook receiver for Alertmanager that prints each alert on the console."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _AlertHandler)
-        self.url = f"http://127.0.0.1:{self.server_address[1]}/alerts"
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-
-class _AlertHandler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body: dict[str, Any] = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-        for alert in body.get("alerts", []):
-            labels, annotations = alert.get("labels", {}), alert.get("annotations", {})
-            print(
-                f"ALERT {alert.get('status', '?').upper():<8} {labels.get('alertname')}: "
-                f"{annotations.get('summary', '')}",
-                flush=True,
-            )
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+def print_alert(alert: dict[str, Any]) -> None:
+    """Show one alert Alertmanager delivered."""
+    labels, annotations = alert.get("labels", {}), alert.get("annotations", {})
+    status = str(alert.get("status", "?")).upper()
+    print(f"ALERT {status:<8} {labels.get('alertname')}: {annotations.get('summary', '')}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,8 +81,8 @@ def _start_prometheus_stack(
             flush=True,
         )
         return []
-    printer = AlertPrinter()
-    alertmanager, alertmanager_url = start_alertmanager(workdir, alertmanager_config(printer.url, "5s", "30s"))
+    receiver = WebhookReceiver(print_alert)
+    alertmanager, alertmanager_url = start_alertmanager(workdir, alertmanager_config(receiver.url, "5s", "30s"))
     processes.append(alertmanager)
     targets = {TARGET_JOB: host_port(target_url), RUNNER_JOB: host_port(runner_url)}
     config = prometheus_config(targets, host_port(alertmanager_url), [RULES_PATH], f"{interval}s")

@@ -14,9 +14,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +197,35 @@ def _binary(name: str) -> str:
 def host_port(url: str) -> str:
     """'http://127.0.0.1:8000' -> '127.0.0.1:8000'."""
     return url.split("://", 1)[1].rstrip("/")
+
+
+class WebhookReceiver(ThreadingHTTPServer):
+    """An Alertmanager webhook on 127.0.0.1: keeps every alert with the time it arrived, and tells ``on_alert``."""
+
+    daemon_threads = True
+
+    def __init__(self, on_alert: Callable[[dict[str, Any]], None] = lambda alert: None) -> None:
+        self.received: list[tuple[float, dict[str, Any]]] = []
+        self.on_alert = on_alert
+        super().__init__(("127.0.0.1", 0), _WebhookHandler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/alerts"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def alerts(self) -> list[dict[str, Any]]:
+        return [alert for _, alert in self.received]
+
+
+class _WebhookHandler(BaseHTTPRequestHandler):
+    server: WebhookReceiver
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        for alert in body.get("alerts", []):
+            self.server.received.append((time.monotonic(), alert))
+            self.server.on_alert(alert)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -25,6 +26,7 @@ from target_service.metrics import instrument
 from target_service.store import DEFAULT_MAX_RESERVATIONS, ReservationStore
 
 MAX_BODY_BYTES = 64 * 1024
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 View = Callable[..., Any]
 
 
@@ -94,6 +96,10 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
     @app.get("/healthz")
     def healthz() -> Response:
         return jsonify(status="ok", reservations=len(store))
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return Response(OPENAPI_PATH.read_bytes(), mimetype="application/json")
 
     @app.get("/metrics")
     def metrics() -> Response:

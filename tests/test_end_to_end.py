@@ -3,12 +3,9 @@ silent, and only the synthetic alert fires; then 500s fire both; Alertmanager de
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ from scripts.stack import (
     RUNNER_JOB,
     TARGET_JOB,
     RunningProcess,
+    WebhookReceiver,
     alertmanager_config,
     host_port,
     prometheus_config,
@@ -34,35 +32,12 @@ pytestmark = pytest.mark.slow
 SHORT_FOR = "3s"
 
 
-class Webhook(ThreadingHTTPServer):
-    """Records every alert Alertmanager posts."""
-
-    def __init__(self) -> None:
-        self.alerts: list[dict[str, Any]] = []
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.url = f"http://127.0.0.1:{self.server_address[1]}/alerts"
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Webhook
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.alerts.extend(body["alerts"])
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
     require_binary("prometheus", "prometheus")
     require_binary("prometheus-alertmanager", "prometheus-alertmanager")
     processes: list[RunningProcess] = []
-    webhook = Webhook()
+    webhook = WebhookReceiver()
     try:
         target, target_url = start_target(tmp_path, "--faults", "none")
         processes.append(target)

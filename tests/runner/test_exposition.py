@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import gzip
+import threading
 import time
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+)
 
-from runner.exposition import CachedExposition
+from runner.exposition import CachedBody, metrics_renderer
 
 
 def test_body_is_the_registry_exposition_plain_and_gzipped() -> None:
     registry = CollectorRegistry()
     Counter("things", "Things.", registry=registry).inc(3)
-    exposition = CachedExposition(registry, max_age_seconds=60)
+    exposition = CachedBody(metrics_renderer(registry), max_age_seconds=60)
     plain, encoding = exposition.body(accept_gzip=False)
     assert encoding is None and b"things_total 3.0" in plain
     zipped, encoding = exposition.body(accept_gzip=True)
@@ -23,7 +27,7 @@ def test_body_is_the_registry_exposition_plain_and_gzipped() -> None:
 def test_changes_show_after_refresh_not_before_max_age() -> None:
     registry = CollectorRegistry()
     counter = Counter("things", "Things.", registry=registry)
-    exposition = CachedExposition(registry, max_age_seconds=60)
+    exposition = CachedBody(metrics_renderer(registry), max_age_seconds=60)
     exposition.refresh()
     counter.inc()
     assert b"things_total 0.0" in exposition.body(False)[0]  # served from memory, not re-rendered
@@ -31,19 +35,40 @@ def test_changes_show_after_refresh_not_before_max_age() -> None:
     assert b"things_total 1.0" in exposition.body(False)[0]
 
 
-def test_a_stale_copy_is_rendered_again_on_request() -> None:
-    registry = CollectorRegistry()
-    counter = Counter("things", "Things.", registry=registry)
-    exposition = CachedExposition(registry, max_age_seconds=0.05)
+def test_a_stale_copy_is_served_at_once_and_rendered_again_in_the_background() -> None:
+    renders: list[int] = []
+    release = threading.Event()
+
+    def render() -> bytes:
+        renders.append(1)
+        if len(renders) > 1:
+            release.wait(10)  # a slow render: no request may wait for it
+        return f"render {len(renders)}".encode()
+
+    exposition = CachedBody(render, max_age_seconds=0.05)
     exposition.refresh()
-    counter.inc()
     time.sleep(0.1)
-    assert b"things_total 1.0" in exposition.body(False)[0]
+    started = time.monotonic()
+    assert exposition.body(False)[0] == b"render 1"
+    assert exposition.body(False)[0] == b"render 1"
+    assert time.monotonic() - started < 1
+    release.set()
+    deadline = time.monotonic() + 5
+    while exposition.body(False)[0] != b"render 2":
+        assert time.monotonic() < deadline, "the background render never landed"
+        time.sleep(0.01)
+    assert len(renders) == 2  # one background render, however many requests came meanwhile
+
+
+def test_the_first_request_renders_when_there_is_no_copy_yet() -> None:
+    registry = CollectorRegistry()
+    Counter("things", "Things.", registry=registry).inc(2)
+    assert b"things_total 2.0" in CachedBody(metrics_renderer(registry)).body(False)[0]
 
 
 def test_wsgi_headers() -> None:
     registry = CollectorRegistry()
-    exposition = CachedExposition(registry)
+    exposition = CachedBody(metrics_renderer(registry))
     seen: dict[str, str] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]]) -> None:
