@@ -90,7 +90,9 @@ def run(smoke: bool) -> Section:
         []
         if smoke
         else [
-            f"p99 at 50 clients while cycles run: {p99_loaded:.1f} ms (target: 50 ms or less): "
+            f"p99 at 50 clients while cycles run: median {p99_loaded:.1f} ms of {repeats} runs, worst "
+            f"{max(p99s[('5', 50)]):.1f} ms (target: 50 ms or less): "
             + ("met" if p99_loaded <= 50 else "missed")
+            + ("" if max(p99s[("5", 50)]) <= 50 else " on the median, not in every run")
         ],
     )

@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         processes.append(target)
         runner, runner_url = start_runner(workdir, "--interval", args.interval, env={"TARGET_URL": target_url})
         processes.append(runner)
-        urls = [("Reservations Service", target_url), ("Synthetic monitor", f"{runner_url}/metrics")]
+        urls = [
+            ("Reservations Service", target_url),
+            ("Status page", f"{runner_url}/"),
+            ("Monitor metrics", f"{runner_url}/metrics"),
+        ]
         urls += _start_prometheus_stack(workdir, processes, target_url, runner_url, args.interval)
         _print_welcome(urls, target_url, workdir)
         while all(process.popen.poll() is None for process in processes):
