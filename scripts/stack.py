@@ -147,38 +147,36 @@ def alertmanager_config(webhook_url: str, group_wait: str = "10s", group_interva
 
 def start_prometheus(workdir: Path, config: dict[str, Any]) -> tuple[RunningProcess, str]:
     """Start Prometheus on a free loopback port with ``config``; return it and its URL once ready."""
-    port = free_port()
-    config_path = workdir / "prometheus.yml"
-    config_path.write_text(json.dumps(config, indent=2))
-    process = start(
-        [
-            _binary(PROMETHEUS_BINARY),
-            f"--config.file={config_path}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--storage.tsdb.path={workdir / 'prometheus-data'}",
-        ],
-        workdir / "prometheus.log",
+    return _start_binary(
+        PROMETHEUS_BINARY,
+        workdir,
+        config,
+        "Server is ready to receive web requests",
+        [f"--storage.tsdb.path={workdir / 'prometheus-data'}"],
     )
-    process.wait_for_output(r"Server is ready to receive web requests")
-    return process, f"http://127.0.0.1:{port}"
 
 
 def start_alertmanager(workdir: Path, config: dict[str, Any]) -> tuple[RunningProcess, str]:
     """Start Alertmanager on a free loopback port, clustering off; return it and its URL once ready."""
-    port = free_port()
-    config_path = workdir / "alertmanager.yml"
-    config_path.write_text(json.dumps(config, indent=2))
-    process = start(
-        [
-            _binary(ALERTMANAGER_BINARY),
-            f"--config.file={config_path}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--storage.path={workdir / 'alertmanager-data'}",
-            "--cluster.listen-address=",  # no gossip port on 0.0.0.0
-        ],
-        workdir / "alertmanager.log",
+    return _start_binary(
+        ALERTMANAGER_BINARY,
+        workdir,
+        config,
+        r"Listening.*address=127\.0\.0\.1",
+        [f"--storage.path={workdir / 'alertmanager-data'}", "--cluster.listen-address="],  # no gossip on 0.0.0.0
     )
-    process.wait_for_output(r"Listening.*address=127\.0\.0\.1")
+
+
+def _start_binary(
+    name: str, workdir: Path, config: dict[str, Any], ready: str, extra: list[str]
+) -> tuple[RunningProcess, str]:
+    port = free_port()
+    short = name.removeprefix("prometheus-")
+    config_path = workdir / f"{short}.yml"
+    config_path.write_text(json.dumps(config, indent=2))  # JSON is YAML
+    argv = [_binary(name), f"--config.file={config_path}", f"--web.listen-address=127.0.0.1:{port}", *extra]
+    process = start(argv, workdir / f"{short}.log")
+    process.wait_for_output(ready)
     return process, f"http://127.0.0.1:{port}"
 
 
