@@ -145,7 +145,10 @@ class Monitor:
         }
 
     def _parse(self, report: dict[str, Any]) -> CycleReport:
-        return self.redactor.redact_cycle(parse_report(report, str(self.settings.journeys.resolve())))
+        folder = self.settings.journeys.resolve()
+        if not folder.is_dir():
+            folder = folder.parent  # a single journey file: ids relative to its folder, as for a folder
+        return self.redactor.redact_cycle(parse_report(report, str(folder)))
 
     def _record_history(self, cycle: CycleReport, finished: float, duration: float) -> None:
         try:

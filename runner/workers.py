@@ -143,7 +143,9 @@ class _Dispatcher:
         while self.workers:
             self._beat()
             for key, _ in self.selector.select(timeout=self._select_timeout()):
-                self._read(self.workers[key.fd])
+                if key.fd in self.workers:
+                    self._read(self.workers[key.fd])
+            self._reap_exited()
             self._kill_overdue()
 
     def _spawn(self) -> None:
@@ -177,6 +179,18 @@ class _Dispatcher:
         if message is None:
             self._worker_gone(worker)
             return
+        self._handle(worker, message)
+
+    def _reap_exited(self) -> None:
+        """Notice workers that died while something they forked still holds their pipe open (no end of file)."""
+        for worker in list(self.workers.values()):
+            done, status = os.waitpid(worker.pid, os.WNOHANG)
+            if done:
+                for message in _drain(worker.results):
+                    self._handle(worker, message)
+                self._worker_gone(worker, status)
+
+    def _handle(self, worker: _Worker, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "start":
             worker.current, worker.started, worker.last_phase = message["index"], time.monotonic(), None
@@ -197,8 +211,9 @@ class _Dispatcher:
         worker.assigned.remove(worker.current)
         worker.current = None
 
-    def _worker_gone(self, worker: _Worker) -> None:
-        status = _reap(worker.pid)
+    def _worker_gone(self, worker: _Worker, status: int | None = None) -> None:
+        if status is None:
+            status = _reap(worker.pid)
         self.selector.unregister(worker.results)
         os.close(worker.results)
         os.close(worker.tasks)
@@ -325,6 +340,23 @@ def _receive(fd: int) -> dict[str, Any] | None:
         return None
     payload = _read_exactly(fd, _HEADER.unpack(header)[0])
     return None if payload is None else json.loads(payload)
+
+
+def _drain(fd: int) -> list[dict[str, Any]]:
+    """The complete messages a dead worker left in its pipe, without waiting for more; a torn one is dropped."""
+    os.set_blocking(fd, False)
+    data = b""
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(fd, 65536):
+            data += chunk
+    messages = []
+    while len(data) >= _HEADER.size:
+        size = _HEADER.unpack(data[: _HEADER.size])[0]
+        if len(data) < _HEADER.size + size:
+            break
+        messages.append(json.loads(data[_HEADER.size : _HEADER.size + size]))
+        data = data[_HEADER.size + size :]
+    return messages
 
 
 def _send_index(fd: int, index: int) -> None:

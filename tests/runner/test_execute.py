@@ -181,3 +181,29 @@ def test_bad_pytest_argument_is_a_usage_error(tmp_path: Path) -> None:
     execution = Executor(Settings(journeys=tmp_path, pytest_args=("--no-such-option",))).run()
     assert execution.usage_error
     assert "--no-such-option" in execution.error_line
+
+
+def test_a_worker_that_dies_while_its_forked_child_holds_the_pipe_is_noticed_at_once(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "test_fork.py",
+        """
+        import os, time
+
+        def test_forks_then_dies():
+            if os.fork() == 0:
+                time.sleep(60)  # outlives its worker and keeps the worker's pipes open
+                os._exit(0)
+            os._exit(1)
+
+        def test_after():
+            pass
+        """,
+    )
+    started = time.monotonic()
+    report = cycle(tmp_path, timeout=60)
+    assert outcomes(report) == {
+        "test_fork.py::test_forks_then_dies": (False, "crash"),
+        "test_fork.py::test_after": (True, None),
+    }
+    assert time.monotonic() - started < 10  # not the child's 60 s, nor the 60 s timeout

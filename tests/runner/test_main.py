@@ -296,6 +296,13 @@ def test_once_exits_0_when_every_journey_passes_and_prints_a_table(target: str, 
     assert not list(tmp_path.glob("synthetic.prom.*"))  # the temporary file was renamed into place
 
 
+def test_a_single_journey_file_gives_ids_relative_to_its_folder(target: str) -> None:
+    result = run_cli("--once", "--journeys", "journeys/test_health.py", env={"TARGET_URL": target})
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("passed")]
+    assert [row[-1] for row in rows] == ["test_health.py::test_service_reports_itself_healthy"]
+
+
 def test_once_exits_1_when_a_journey_fails(target: str) -> None:
     set_faults(target, {"error_rate": 1, "status_codes": [401]})
     result = run_cli("--once", env={"TARGET_URL": target})
