@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
+from typing import Any
 
 import pytest
 import requests
@@ -25,6 +27,7 @@ __all__ = [
     "free_port",
     "metric",
     "require_binary",
+    "require_module",
     "scrape",
     "set_faults",
     "start",
@@ -56,6 +59,16 @@ def scrape(base_url: str) -> Samples:
 def metric(samples: Samples, name: str, **labels: str) -> float | None:
     """One sample's value, or None when the series does not exist."""
     return samples.get((name, frozenset(labels.items())))
+
+
+def require_module(name: str, package: str) -> Any:
+    """The imported module ``name``; in CI a missing one fails the test, elsewhere it skips it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} cannot be imported in CI; install {package}")
+        pytest.skip(f"{name} not installed ({package})")
 
 
 def require_binary(name: str, package: str) -> str:

@@ -159,13 +159,9 @@ def test_stop_kills_the_cycle_and_all_its_workers(tmp_path: Path) -> None:
     execution = executor.run()
     assert execution.stopped
     assert time.monotonic() - started < 6
-    time.sleep(0.5)
-    leftover = [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE
-    ]
-    assert leftover == []
+    started_here = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    _, lingering = psutil.wait_procs(started_here, timeout=5)
+    assert [p for p in lingering if p.status() != psutil.STATUS_ZOMBIE] == []
 
 
 def test_a_hang_during_collection_is_stopped_by_the_heartbeat(tmp_path: Path) -> None:

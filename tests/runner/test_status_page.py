@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.processes import REPO_ROOT, metric, require_binary, scrape, start_runner, wait_for
+from tests.processes import REPO_ROOT, metric, require_binary, require_module, scrape, start_runner, wait_for
 
 pytestmark = pytest.mark.slow
 SECRET = "pl4nted-s3cret-value"
@@ -53,7 +53,7 @@ def runner(tmp_path: Path) -> Iterator[tuple[str, Any]]:
 
 def test_status_page_in_a_real_browser(runner: tuple[str, Any]) -> None:
     url, _ = runner
-    playwright = pytest.importorskip("playwright.sync_api")
+    playwright = require_module("playwright.sync_api", "playwright (in the dev extra)")
     chromium = require_binary("chromium", "chromium")
     dialogs: list[str] = []
     with playwright.sync_playwright() as driver:
