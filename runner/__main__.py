@@ -92,14 +92,13 @@ def serve(settings: Settings, monitor: Monitor) -> int:
         monitor.executor.start()
         monitor.prepare()
         scheduler = FixedRateScheduler(settings.interval_seconds, monitor.on_tick, monitor.on_missed)
-        monitor.grid_time = scheduler.grid_time
         threads += [
             threading.Thread(target=scheduler.run, args=(stop,), name="scheduler", daemon=True),
             threading.Thread(target=monitor.serve_cycles, args=(stop,), name="cycles", daemon=True),
         ]
         for thread in threads:
             thread.start()
-        monitor.scheduler_alive = threads[0].is_alive
+        monitor.attach_scheduler(scheduler.grid_time, threads[0].is_alive)
         port = http.bound_port(server, settings.port)
         monitor.log.info(
             "monitor started",

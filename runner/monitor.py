@@ -51,11 +51,11 @@ class Monitor:
         self.last_cycle_started: float | None = None  # monotonic
         self.last_report: CycleReport | None = None
         self.last_execution: Execution | None = None
-        self.scheduler_alive: Callable[[], bool] = lambda: True
         self._busy = threading.Event()
         self._due = threading.Event()
         self._scheduled_at: float | None = None
-        self.grid_time: Callable[[int], float] | None = None
+        self._grid_time: Callable[[int], float] | None = None
+        self._scheduler_alive: Callable[[], bool] = lambda: True
 
     def prepare(self) -> None:
         """Collect the journeys once so that every series exists at zero from start-up."""
@@ -73,13 +73,17 @@ class Monitor:
         self._log_collection_errors(collected)
         self.log.info("journeys collected", journeys=len(collected.collected), path=str(self.settings.journeys))
 
+    def attach_scheduler(self, grid_time: Callable[[int], float], alive: Callable[[], bool]) -> None:
+        """The clock that calls on_tick: its grid (to log each cycle's start lag) and whether it still runs."""
+        self._grid_time, self._scheduler_alive = grid_time, alive
+
     def on_tick(self, tick: int) -> None:
         """Called by the scheduler on every grid point: start a cycle, or skip if one still runs."""
         if self._busy.is_set():
             self.on_missed(1)
             return
         self._busy.set()
-        self._scheduled_at = self.grid_time(tick) if self.grid_time is not None else None
+        self._scheduled_at = self._grid_time(tick) if self._grid_time is not None else None
         self._due.set()
 
     def on_missed(self, ticks: int) -> None:
@@ -131,7 +135,7 @@ class Monitor:
         allowed = 2 * settings.interval_seconds + settings.timeout_seconds
         last = self.last_cycle_started if self.last_cycle_started is not None else self.started_monotonic
         since = time.monotonic() - last
-        alive = self.scheduler_alive()
+        alive = self._scheduler_alive()
         healthy = alive and since <= allowed
         status = "ok" if healthy else ("scheduler stopped" if not alive else "no cycle started recently")
         return healthy, {"status": status, "seconds_since_cycle_start": round(since, 3)}

@@ -142,7 +142,7 @@ class _Dispatcher:
             self._spawn()
         while self.workers:
             self._beat()
-            for key, _ in self.selector.select(timeout=self._select_timeout()):
+            for key, _ in self.selector.select(timeout=HEARTBEAT_SECONDS):
                 if key.fd in self.workers:
                     self._read(self.workers[key.fd])
             self._reap_exited()
@@ -252,9 +252,6 @@ class _Dispatcher:
             if worker.current is not None and not worker.killed_for_timeout and now - worker.started > limit:
                 worker.killed_for_timeout = True
                 _kill(worker.pid)
-
-    def _select_timeout(self) -> float:
-        return HEARTBEAT_SECONDS
 
     def _beat(self) -> None:
         now = time.monotonic()

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -75,22 +75,23 @@ def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.server_close()
 
 
-@pytest.fixture
-def silent_listener() -> Iterator[str]:
-    """Accepts connections and never answers."""
+def raw_server(on_connection: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A loopback listener handing each accepted connection to ``on_connection``; closes them all at the end."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
-    held: list[socket.socket] = []
+    listener.settimeout(0.2)
+    accepted: list[socket.socket] = []
     stop = threading.Event()
 
     def accept() -> None:
-        listener.settimeout(0.2)
         while not stop.is_set():
             try:
-                held.append(listener.accept()[0])
+                connection = listener.accept()[0]
             except OSError:
                 continue
+            accepted.append(connection)
+            on_connection(connection)
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
@@ -99,38 +100,27 @@ def silent_listener() -> Iterator[str]:
     finally:
         stop.set()
         thread.join()
-        for connection in held:
+        for connection in accepted:
             connection.close()
         listener.close()
+
+
+def _answer_garbage(connection: socket.socket) -> None:
+    connection.recv(65536)
+    connection.sendall(b"SURPRISE \x00\xff not http at all\r\n\r\n")
+    connection.close()
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[str]:
+    """Accepts connections and never answers."""
+    yield from raw_server(lambda connection: None)
 
 
 @pytest.fixture
 def garbage_server() -> Iterator[str]:
     """Answers every connection with bytes that are not HTTP."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def answer() -> None:
-        while not stop.is_set():
-            try:
-                connection = listener.accept()[0]
-            except OSError:
-                continue
-            with connection:
-                connection.recv(65536)
-                connection.sendall(b"SURPRISE \x00\xff not http at all\r\n\r\n")
-
-    thread = threading.Thread(target=answer, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join()
-        listener.close()
+    yield from raw_server(_answer_garbage)
 
 
 def test_connection_refused_fails_fast(tmp_path: Path) -> None:
