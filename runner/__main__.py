@@ -96,9 +96,10 @@ def serve(settings: Settings, monitor: Monitor) -> int:
             threading.Thread(target=scheduler.run, args=(stop,), name="scheduler", daemon=True),
             threading.Thread(target=monitor.serve_cycles, args=(stop,), name="cycles", daemon=True),
         ]
+        # Before the threads start: tick 0 fires at once and must already know its grid time.
+        monitor.attach_scheduler(scheduler.grid_time, threads[0].is_alive)
         for thread in threads:
             thread.start()
-        monitor.attach_scheduler(scheduler.grid_time, threads[0].is_alive)
         port = http.bound_port(server, settings.port)
         monitor.log.info(
             "monitor started",

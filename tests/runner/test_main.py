@@ -359,3 +359,17 @@ def test_logs_are_json_lines_when_not_on_a_terminal(target: str, tmp_path: Path)
     events = [json.loads(line) for line in runner.output().splitlines() if line.startswith("{")]
     cycle = next(event for event in events if event["event"] == "cycle completed")
     assert cycle["passed"] == 3 and cycle["failed"] == 0 and "duration_seconds" in cycle
+
+
+def test_every_cycle_logs_its_start_against_the_grid_from_the_first(tmp_path: Path) -> None:
+    folder = journeys(tmp_path, {"test_ok.py": "def test_ok():\n    pass\n"})
+    runner, url = start_runner(tmp_path, "--journeys", str(folder), "--interval", "0.5")
+    try:
+        wait_for_runs(url, 3)
+    finally:
+        runner.stop()
+    events = [json.loads(line) for line in runner.output().splitlines() if '"cycle completed"' in line]
+    assert len(events) >= 3
+    for event in events:
+        assert 0 <= event["start_lag_seconds"] < 0.5
+        assert event["started_at"] - event["scheduled_at"] == pytest.approx(event["start_lag_seconds"], abs=1e-5)
