@@ -144,15 +144,19 @@ def parse_wrk(output: str) -> dict[str, float]:
     done = re.search(r"(\d+) requests in", output)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     assert done and rate, output
-    failed = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
+    non_2xx = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    failed += sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+    kinds = ("connect", "read", "write", "timeout")
+    errors = dict(zip(kinds, map(int, socket_errors.groups()), strict=True)) if socket_errors else {}
+    failed = non_2xx + sum(errors.values())
     return {
         "p50_ms": latency("50"),
         "p99_ms": latency("99"),
         "requests": int(done.group(1)),
         "rate": float(rate.group(1)),
         "failed": failed,
+        "non_2xx": non_2xx,
+        **{f"socket_{kind}": count for kind, count in errors.items()},
     }
 
 

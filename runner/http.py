@@ -19,6 +19,9 @@ from runner.errors import ConfigError
 from runner.exposition import CachedBody
 
 DEFAULT_THREADS = 8
+# waitress stops accepting at 100 open sockets (its own listener included): a few dashboards and load
+# balancers' keep-alive connections would reach that, and the 99th client would hang in the backlog.
+CONNECTION_LIMIT = 1000
 PAGE_MAX_AGE_SECONDS = 1.0
 Health = Callable[[], tuple[bool, dict[str, Any]]]
 StartResponse = Callable[..., Any]
@@ -92,7 +95,14 @@ def _text(
 def bind(app: WSGIApp, host: str, port: int) -> Any:
     """Create (and bind) the waitress server; a taken port or bad address is a ConfigError."""
     try:
-        return create_server(app, host=host, port=port, threads=DEFAULT_THREADS, ident="synthetic-monitor")
+        return create_server(
+            app,
+            host=host,
+            port=port,
+            threads=DEFAULT_THREADS,
+            connection_limit=CONNECTION_LIMIT,
+            ident="synthetic-monitor",
+        )
     except OSError as exc:
         raise ConfigError(f"--port: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

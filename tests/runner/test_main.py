@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -273,6 +274,25 @@ def test_scraped_metrics_pass_promtool_and_have_no_created_series(target: str, t
         pytest.skip("promtool not installed (Debian package prometheus)")
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr
+
+
+def test_more_than_a_hundred_clients_connected_at_once_are_all_answered(tmp_path: Path) -> None:
+    runner, url = start_runner(tmp_path, "--interval", "60", env={"TARGET_URL": f"http://127.0.0.1:{free_port()}"})
+    host, port = url.removeprefix("http://").split(":")
+    clients = [socket.create_connection((host, int(port)), timeout=5) for _ in range(150)]
+    try:
+        # One after another, every earlier connection kept open (keep-alive), as dashboards hold them.
+        for number, client in enumerate(clients, 1):
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: monitor\r\n\r\n")
+            try:
+                assert client.recv(64).startswith(b"HTTP/1.1 200")
+            except TimeoutError:
+                pytest.fail(f"connection {number} of 150 was never served")
+    finally:
+        for client in clients:
+            client.close()
+        runner.stop()
+    assert "connection limit" not in runner.output()
 
 
 def test_http_server_answers_get_only(tmp_path: Path) -> None:
