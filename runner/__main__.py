@@ -71,7 +71,7 @@ def run_once(monitor: Monitor) -> int:
     execution = monitor.last_execution
     if cycle is None:
         if execution is not None and execution.usage_error:
-            raise ConfigError(f"pytest rejected its arguments: {execution.error_line}")
+            raise ConfigError(execution.usage_message)
         return EXIT_FAILED
     print(summary.render(cycle, time.monotonic() - started), flush=True)
     return EXIT_OK if cycle.results and not cycle.failed and not cycle.collection_errors else EXIT_FAILED

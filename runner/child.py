@@ -1,7 +1,8 @@
-"""The cycle's child process: run pytest on the journeys with the worker pool and write the JSON report.
+"""The cycle's child process: run pytest on the journeys with the worker pool and write the cycle's report.
 
-The runner's forkserver imports this module (and with it pytest and its plugins) once; each cycle is a fresh
-fork that imports the journeys anew, so an edited journey is picked up on the next cycle.
+The runner's forkserver imports this module (and with it pytest) once; each cycle is a fresh fork that imports
+the journeys anew, so an edited journey is picked up on the next cycle. The report is the ``CycleReport``
+itself, pickled: the runner reads it back as it was made.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import pickle
 import signal
 import sys
 import tempfile
@@ -16,16 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import pytest_jsonreport.plugin  # noqa: F401  (preloaded in the forkserver)
-import pytest_timeout  # noqa: F401  (preloaded in the forkserver)
 import requests  # noqa: F401  (preloaded: nearly every journey imports it)
 
+from runner.options import Options
+from runner.recorder import Recorder
+from runner.report import CycleReport
 from runner.workers import WorkerPool
 
-# What the report keeps: results and collectors; captured output and tracebacks stay out of it.
 CYCLE_NICENESS = 5
 PR_SET_CHILD_SUBREAPER = 36
-REPORT_OMIT = ("streams", "log", "traceback", "keywords", "warnings")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,33 +46,21 @@ class CycleRequest:
 
 
 def pytest_arguments(request: CycleRequest) -> list[str]:
-    """The pytest command line for one cycle; the user's arguments come last so they can override."""
-    args = [
-        request.journeys,
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:xdist",
-        "--json-report",
-        f"--json-report-file={request.report_path}",
-        "--json-report-omit",
-        *REPORT_OMIT,
-        "--continue-on-collection-errors",
-        f"--timeout={request.timeout_seconds:g}",
-        "--timeout-method=signal",
-        # tmp_path and friends live in the cycle's folder, which the runner removes after the cycle.
-        f"--basetemp={Path(request.temp_dir) / 'pytest'}",
-        "-q",
-        "-rN",
-    ]
-    if request.collect_only:
-        args.append("--collect-only")
-    return [*args, *request.pytest_args]
+    """The pytest command line for one cycle: the journeys and the user's arguments, nothing of the runner's.
+
+    The runner's own settings go onto pytest's parsed options (``runner.options``), so no user configuration
+    can reject them. Journeys that are the working directory are not named: pytest then applies the
+    configuration's ``testpaths`` exactly as a plain ``pytest`` there does. The cache goes to the cycle's
+    folder, never into the user's.
+    """
+    journeys = [] if Path(request.journeys).resolve() == Path.cwd() else [request.journeys]
+    cache = ["-o", f"cache_dir={Path(request.temp_dir) / 'pytest-cache'}"]
+    return [*journeys, *cache, *request.pytest_args]
 
 
 def run_cycle(request: CycleRequest) -> None:
-    """Entry point in the forked child: own session, output to a file, pytest, exit with its code."""
-    os.setsid()  # the runner ends the whole cycle (workers included) with one killpg
+    """Entry point in the forked child: own session, output to a file, pytest, the report, exit with its code."""
+    os.setsid()  # the runner ends the whole cycle (workers included) by its session
     # Cycles are background work: when the CPU is contended, /metrics and / answer first. With nothing
     # else running (the usual case) a niced process runs exactly as fast.
     os.nice(CYCLE_NICENESS)
@@ -82,14 +71,51 @@ def run_cycle(request: CycleRequest) -> None:
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.close(output)
-    pool = WorkerPool(request.workers, request.timeout_seconds, Path(request.heartbeat_path), request.max_journeys)
+    options = Options(request.timeout_seconds, Path(request.temp_dir), request.collect_only)
+    recorder = Recorder(Path(request.journeys))
+    pool = WorkerPool(
+        request.workers, request.timeout_seconds, recorder, Path(request.heartbeat_path), request.max_journeys
+    )
+    code = 1
     try:
-        code = int(pytest.main(pytest_arguments(request), plugins=[pool]))
+        code = int(pytest.main(pytest_arguments(request), plugins=[options, recorder, pool]))
+        if recorder.session_started:
+            write_report(Path(request.report_path), cycle_report(options, recorder, pool))
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
         kill_orphans()
     os._exit(code)
+
+
+def cycle_report(options: Options, recorder: Recorder, pool: WorkerPool) -> CycleReport:
+    """The cycle's outcome: results in collection order, whichever worker finished first."""
+    return CycleReport(
+        collected=tuple(recorder.collected),
+        results=tuple(result for _, result in sorted(pool.results, key=lambda pair: pair[0])),
+        collection_errors=tuple(recorder.collection_errors),
+        over_cap=pool.over_cap,
+        fixtures=tuple(pool.fixtures),
+        notes=tuple(options.notes),
+    )
+
+
+def write_report(path: Path, report: CycleReport) -> None:
+    """Atomically: the runner reads either the whole report or none."""
+    partial = path.with_suffix(".partial")
+    with partial.open("wb") as file:
+        pickle.dump(report, file, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.replace(path)
+
+
+def read_report(path: Path) -> CycleReport | None:
+    """The report a cycle wrote, or None if it wrote none."""
+    try:
+        with path.open("rb") as file:
+            report = pickle.load(file)  # noqa: S301  (written by the runner's own child a moment ago)
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return None
+    return report if isinstance(report, CycleReport) else None
 
 
 def _become_subreaper() -> None:

@@ -1,8 +1,9 @@
-"""Run one cycle of the suite in a fresh child process and bring back its JSON report.
+"""Run one cycle of the suite in a fresh child process and bring back its report.
 
 A forkserver started once imports pytest and its plugins; every cycle is a fork of it (cheap, and isolated:
 the journeys are imported anew in each child). The child runs in its own session, so stopping a cycle kills
-it and all its workers at once.
+every process of that session at once: the child, its workers (each in a process group of its own) and what
+the journeys started.
 
 Usage::
 
@@ -14,7 +15,6 @@ Usage::
 from __future__ import annotations
 
 import contextlib
-import json
 import multiprocessing
 import multiprocessing.util
 import os
@@ -25,10 +25,11 @@ import time
 from dataclasses import dataclass, replace
 from multiprocessing import forkserver
 from pathlib import Path
-from typing import Any
 
-from runner.child import CycleRequest, run_cycle
+from runner.child import CycleRequest, read_report, run_cycle
 from runner.config import Settings
+from runner.options import REFUSAL_PREFIX
+from runner.report import CycleReport
 from runner.workers import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, describe_signal
 
 OUTPUT_TAIL_LINES = 20
@@ -38,13 +39,14 @@ MAX_SOCKET_FOLDER_CHARS = 60  # + "/pymp-xxxxxxxx/listener-xxxxxxxx" stays under
 # mkdtemp makes a private (0700) folder with a random name there, so shared folders are safe.
 SHORT_TEMP_FOLDERS = ("/tmp", "/dev/shm", "/var/tmp")  # noqa: S108
 CONFTEST_FAILURE = "ImportError while loading conftest"
+KILL_PASSES = 3
 
 
 @dataclass(frozen=True, slots=True)
 class Execution:
     """What came back from one run of the suite."""
 
-    report: dict[str, Any] | None
+    report: CycleReport | None
     exit_code: int | None
     output_tail: str
     stopped: bool = False
@@ -66,7 +68,13 @@ class Execution:
         """The line where pytest said what was wrong: its last ``error:`` line, else its last line."""
         lines = [line.strip() for line in self.output_tail.splitlines() if line.strip()]
         errors = [line for line in lines if "error:" in line.lower()]
-        return (errors or lines or ["(no output)"])[-1]
+        return (errors or lines or ["(no output)"])[-1].removeprefix("ERROR: ")
+
+    @property
+    def usage_message(self) -> str:
+        """What to tell the user about a usage error, in one line."""
+        line = self.error_line
+        return line if line.startswith(REFUSAL_PREFIX) else f"pytest rejected its arguments: {line}"
 
 
 class Executor:
@@ -75,7 +83,8 @@ class Executor:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["runner.preload"])
+        # A single --once cycle would pay the warm-up session without ever using it again.
+        self._context.set_forkserver_preload(["runner.child" if settings.once else "runner.preload"])
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -114,7 +123,7 @@ class Executor:
             stopped, stalled = self._wait(process, Path(request.heartbeat_path))
             _kill_group(process)  # anything a journey started and left in the cycle's process group
             execution = Execution(
-                report=_load_json(Path(request.report_path)),
+                report=read_report(Path(request.report_path)),
                 exit_code=process.exitcode,
                 output_tail=_tail(Path(request.output_path)),
                 stopped=stopped,
@@ -147,7 +156,7 @@ class Executor:
         settings = self._settings
         return CycleRequest(
             journeys=str(settings.journeys),
-            report_path=str(workdir / "report.json"),
+            report_path=str(workdir / "report.pickle"),
             output_path=str(workdir / "pytest-output.log"),
             heartbeat_path=str(workdir / "heartbeat"),
             workers=settings.workers,
@@ -195,22 +204,36 @@ def _short_socket_folder() -> None:
 
 
 def _kill_group(process: multiprocessing.process.BaseProcess) -> None:
+    """Kill every process of the cycle's session: the child, its workers and what journeys started."""
     pid = process.pid
     assert pid is not None
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        if process.exitcode is None:
-            process.kill()  # not yet in its own session
+    if process.exitcode is None and pid not in _session_members(pid):
+        process.kill()  # not yet in its own session
+    for _ in range(KILL_PASSES):  # a process forked while the first pass ran is found by the next
+        members = _session_members(pid)
+        for member in members:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(member, signal.SIGKILL)
+        if not members:
+            break
     process.join(5)
 
 
-def _load_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+def _session_members(sid: int) -> list[int]:
+    """The live processes whose session is ``sid`` (field 6 of /proc/PID/stat); zombies are already dead."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name (field 2) may hold spaces and parentheses: count fields after the last ")".
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
 
 
 def _tail(path: Path) -> str:

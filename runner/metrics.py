@@ -70,6 +70,14 @@ class MonitorMetrics:
             registry=registry,
         )
         self.journeys = Gauge("synthetic_journeys", "Journeys collected in the last cycle.", registry=registry)
+        self.fixture_duration = Histogram(
+            "synthetic_fixture_duration",
+            "Seconds a fixture wider than one journey (class, module, package, session) took to set up or tear "
+            "down; that time is not in any journey's duration.",
+            ["fixture", "scope", "phase"],
+            buckets=buckets,
+            registry=registry,
+        )
         self.over_cap = Gauge(
             "synthetic_journeys_over_cap",
             "Journeys collected in the last cycle but not run: beyond --max-journeys.",
@@ -116,6 +124,8 @@ class MonitorMetrics:
             self.success.labels(result.journey).set(1 if result.passed else 0)
             if result.reason is not None:
                 self.failures.labels(result.journey, result.reason).inc()
+        for timing in cycle.fixtures:
+            self.fixture_duration.labels(timing.fixture, timing.scope, timing.phase).observe(timing.seconds)
         if not cycle.collection_errors:
             self.forget_journeys_except([*cycle.collected, *(result.journey for result in cycle.results)])
         self.collection_errors.set(len(cycle.collection_errors))

@@ -24,7 +24,7 @@ from runner.history import History
 from runner.logs import get_logger
 from runner.metrics import MonitorMetrics
 from runner.redact import Redactor
-from runner.report import CycleReport, parse_report
+from runner.report import CycleReport
 
 
 class Monitor:
@@ -56,12 +56,13 @@ class Monitor:
         self._scheduled_at: float | None = None
         self._grid_time: Callable[[int], float] | None = None
         self._scheduler_alive: Callable[[], bool] = lambda: True
+        self._noted: set[str] = set()
 
     def prepare(self) -> None:
         """Collect the journeys once so that every series exists at zero from start-up."""
         execution = self.executor.run(collect_only=True)
         if execution.usage_error:
-            raise ConfigError(f"pytest rejected its arguments: {execution.error_line}")
+            raise ConfigError(execution.usage_message)
         if execution.report is None:  # e.g. a broken conftest.py: keep serving, every cycle will say so
             self.metrics.record_error(broken_files=int(execution.broken_conftest))
             self._log_suite_error(execution, "collection")
@@ -69,7 +70,7 @@ class Monitor:
         collected = self._parse(execution.report)
         self.metrics.add_journeys(collected.collected)
         self.history.add_journeys(collected.collected)
-        self.exposition.refresh()
+        self._publish()
         self._log_collection_errors(collected)
         self.log.info("journeys collected", journeys=len(collected.collected), path=str(self.settings.journeys))
 
@@ -113,11 +114,11 @@ class Monitor:
         execution = self.executor.run()
         self.last_execution = execution
         finished = time.time()
-        if execution.stopped:
-            return None
+        if execution.stopped or (execution.usage_error and self.settings.once):
+            return None  # --once exits 2 with the usage error in one line
         if execution.report is None:
             self.metrics.record_error(broken_files=int(execution.broken_conftest))
-            self.exposition.refresh()
+            self._publish()
             self._log_suite_error(execution, "cycle")
             return None
         cycle = self._parse(execution.report)
@@ -126,7 +127,7 @@ class Monitor:
         self._log_cycle(cycle, started, finished - started, scheduled)
         self._write_metrics_file()
         self._record_history(cycle, finished, finished - started)
-        self.exposition.refresh()
+        self._publish()
         return cycle
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -148,11 +149,13 @@ class Monitor:
             **self.history.as_json(),
         }
 
-    def _parse(self, report: dict[str, Any]) -> CycleReport:
-        folder = self.settings.journeys.resolve()
-        if not folder.is_dir():
-            folder = folder.parent  # a single journey file: ids relative to its folder, as for a folder
-        return self.redactor.redact_cycle(parse_report(report, str(folder)))
+    def _parse(self, report: CycleReport) -> CycleReport:
+        cycle = self.redactor.redact_cycle(report)
+        for note in cycle.notes:
+            if note not in self._noted:  # once per runner, not once per cycle
+                self._noted.add(note)
+                self.log.warning("pytest option overridden", note=note)
+        return cycle
 
     def _record_history(self, cycle: CycleReport, finished: float, duration: float) -> None:
         try:
@@ -199,6 +202,11 @@ class Monitor:
             exit_code=execution.exit_code,
             output=execution.output_tail,
         )
+
+    def _publish(self) -> None:
+        """Render /metrics for the scrapes to come; a single --once cycle serves none."""
+        if not self.settings.once:
+            self.exposition.refresh()
 
     def _write_metrics_file(self) -> None:
         path = self.settings.metrics_file

@@ -19,6 +19,10 @@ import pytest
 
 import runner.child  # noqa: F401  (the cycle's entry point and its imports)
 
+# Plugins (pytest-timeout, xdist, hypothesis...) are imported by the session below, never directly: pytest
+# then imports them through its assertion rewriter, as it would, so a real session finds them rewritten and
+# does not warn "Module already imported so cannot be rewritten" (an error under filterwarnings = error).
+
 
 def _warm_up() -> None:
     with tempfile.TemporaryDirectory(prefix="synthetic-warm-up-") as folder:

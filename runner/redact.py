@@ -49,7 +49,8 @@ class Redactor:
         """The cycle with its failure messages, journey ids and collection errors redacted."""
         if not self.secrets:
             return cycle
-        return CycleReport(
+        return replace(
+            cycle,
             collected=tuple(self.redact(journey) for journey in cycle.collected),
             results=tuple(
                 replace(result, journey=self.redact(result.journey), message=self.redact(result.message))
@@ -59,7 +60,7 @@ class Redactor:
                 CollectionError(self.redact(error.path), self.redact(error.message))
                 for error in cycle.collection_errors
             ),
-            over_cap=cycle.over_cap,
+            notes=tuple(self.redact(note) for note in cycle.notes),
         )
 
     def log_processor(self, logger: object, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

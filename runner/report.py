@@ -1,19 +1,23 @@
-"""Turn a pytest-json-report document into journey results: pure functions, no I/O.
+"""Journey results from pytest's own reports: pure functions, no I/O.
+
+A journey's setup, call and teardown reports become one ``JourneyResult`` in the process that ran it, so the
+result travels in its final form: nothing is serialized as a pytest report, replayed or parsed again.
 
 Usage::
 
-    cycle = parse_report(json.loads(path.read_text()), journeys_dir="journeys")
-    for result in cycle.results:
+    result = journey_result("test_a.py::test_b", [setup, call, teardown], shared_seconds=0.2)
+    if result is not None:          # None: skipped or xfailed, no observation
         print(result.journey, result.passed, result.duration_seconds)
 """
 
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
-# The runner's own failure texts for journeys whose process it lost; the report keeps them as longrepr.
+# The runner's own failure texts for journeys whose process it lost.
 CRASH_PREFIX = "synthetic-monitor: the journey's process died"
 KILLED_PREFIX = "synthetic-monitor: the journey overran its timeout"
 PYTEST_TIMEOUT_MARK = "from pytest-timeout"
@@ -21,9 +25,6 @@ PYTEST_TIMEOUT_MARK = "from pytest-timeout"
 REASONS = ("assertion", "error", "timeout", "crash")
 MESSAGE_LINES = 6
 MESSAGE_CHARS = 2000
-STAGES = ("setup", "call", "teardown")
-SUCCESS_OUTCOMES = frozenset({"passed", "xpassed"})
-FAILURE_OUTCOMES = frozenset({"failed", "error"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,16 @@ class JourneyResult:
 
 
 @dataclass(frozen=True, slots=True)
+class FixtureTiming:
+    """Time a fixture wider than one journey (class, module, package, session) took to set up or tear down."""
+
+    fixture: str
+    scope: str
+    phase: str  # setup or teardown
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class CollectionError:
     """A journey file (or folder) that pytest could not collect."""
 
@@ -58,6 +69,8 @@ class CycleReport:
     results: tuple[JourneyResult, ...]
     collection_errors: tuple[CollectionError, ...]
     over_cap: int = 0  # journeys collected beyond --max-journeys, not run
+    fixtures: tuple[FixtureTiming, ...] = ()
+    notes: tuple[str, ...] = ()  # pytest options the runner overrode, each said once in the log
 
     @property
     def failed(self) -> tuple[JourneyResult, ...]:
@@ -65,60 +78,47 @@ class CycleReport:
         return tuple(result for result in self.results if not result.passed)
 
 
-def parse_report(report: dict[str, Any], journeys_dir: str) -> CycleReport:
-    """Convert a pytest-json-report document into a CycleReport.
+class PhaseReport(Protocol):
+    """What the conversion reads of a pytest ``TestReport``."""
 
-    ``journeys_dir`` is the journeys folder relative to the report's ``root`` (or absolute); node ids are
-    made relative to it.
+    @property
+    def when(self) -> str | None: ...
+
+    @property
+    def duration(self) -> float: ...
+
+    @property
+    def longrepr(self) -> object: ...
+
+    @property
+    def passed(self) -> bool: ...
+
+    @property
+    def failed(self) -> bool: ...
+
+
+def journey_result(journey: str, reports: Sequence[PhaseReport], shared_seconds: float = 0.0) -> JourneyResult | None:
+    """A journey's phase reports as one result; None when they give no observation (skipped, xfailed).
+
+    A failure in any phase fails the journey (the first one names the reason); a call that passed (or
+    xpassed) is a success. ``shared_seconds``, time spent on fixtures wider than the journey, is not its own.
     """
-    prefix = _node_prefix(str(report.get("root", "")), journeys_dir)
-    collectors = report.get("collectors", [])
-    results = tuple(result for test in report.get("tests", []) if (result := journey_result(test, prefix)) is not None)
-    return CycleReport(
-        collected=tuple(_strip(nodeid, prefix) for nodeid in collected_nodeids(collectors)),
-        results=results,
-        collection_errors=tuple(
-            CollectionError(_strip(c["nodeid"], prefix) or ".", collection_message(c.get("longrepr", "")))
-            for c in collectors
-            if c.get("outcome") == "failed"
-        ),
-        over_cap=int(report.get("synthetic_over_cap", 0)),
-    )
-
-
-def collected_nodeids(collectors: list[dict[str, Any]]) -> list[str]:
-    """The selected test items: collected children that are not collectors themselves nor deselected."""
-    collector_ids = {collector["nodeid"] for collector in collectors}
-    seen: dict[str, None] = {}
-    for collector in collectors:
-        for child in collector.get("result", []):
-            nodeid = child["nodeid"]
-            if nodeid not in collector_ids and not child.get("deselected"):
-                seen[nodeid] = None
-    return list(seen)
-
-
-def journey_result(test: dict[str, Any], prefix: str = "") -> JourneyResult | None:
-    """One test entry as a JourneyResult; None for outcomes that give no observation (skipped, xfailed)."""
-    outcome = test.get("outcome")
-    if outcome not in SUCCESS_OUTCOMES | FAILURE_OUTCOMES:
-        return None
-    stages = [test[stage] for stage in STAGES if isinstance(test.get(stage), dict)]
-    duration = sum(float(stage.get("duration") or 0.0) for stage in stages)
-    journey = _strip(test["nodeid"], prefix)
-    if outcome in SUCCESS_OUTCOMES:
+    duration = max(0.0, sum(report.duration for report in reports) - shared_seconds)
+    for report in reports:
+        if report.failed:
+            message = failure_message(report.longrepr)
+            reason = classify(report.when or "call", first_line(message))
+            return JourneyResult(journey, False, duration, reason, message)
+    if any(report.when == "call" and report.passed for report in reports):
         return JourneyResult(journey, True, duration)
-    failing = [(name, test[name]) for name in STAGES if _stage_failed(test.get(name))]
-    stage_name, stage = failing[0] if failing else ("call", {})
-    message = failure_message(stage)
-    return JourneyResult(journey, False, duration, classify(stage_name, first_line(message)), message)
+    return None
 
 
-def failure_message(stage: dict[str, Any]) -> str:
-    """The first lines of what went wrong in a stage: the crash message, else the long representation."""
-    crash = stage.get("crash")
-    text = crash.get("message", "") if isinstance(crash, dict) else ""
-    lines = [line.rstrip() for line in (text or stage.get("longrepr", "")).strip().splitlines()]
+def failure_message(longrepr: object) -> str:
+    """The first lines of what went wrong: pytest's crash message (the exception line), else the whole text."""
+    crash = getattr(longrepr, "reprcrash", None)
+    text = getattr(crash, "message", "") if crash is not None else ""
+    lines = [line.rstrip() for line in (text or str(longrepr or "")).strip().splitlines()]
     return "\n".join(lines[:MESSAGE_LINES])[:MESSAGE_CHARS] or "failed without a message"
 
 
@@ -147,19 +147,17 @@ def first_line(text: str) -> str:
     return ""
 
 
-def _stage_failed(stage: object) -> bool:
-    return isinstance(stage, dict) and stage.get("outcome") == "failed"
-
-
-def _node_prefix(root: str, journeys_dir: str) -> str:
+def node_prefix(rootdir: str, journeys_dir: str) -> str:
+    """The start of node ids (relative to ``rootdir``) that the journeys folder accounts for: ``journeys/``."""
     path = journeys_dir.replace("\\", "/")
-    if posixpath.isabs(path) and root:
-        path = posixpath.relpath(path, root.replace("\\", "/"))
+    if posixpath.isabs(path) and rootdir:
+        path = posixpath.relpath(path, rootdir.replace("\\", "/"))
     path = posixpath.normpath(path)
     return "" if path in (".", "") or path.startswith("..") else path + "/"
 
 
-def _strip(nodeid: str, prefix: str) -> str:
+def journey_id(nodeid: str, prefix: str) -> str:
+    """A node id relative to the journeys folder, so the ``journey`` label does not depend on the rootdir."""
     if prefix and nodeid.startswith(prefix):
         return nodeid[len(prefix) :]
     if prefix and nodeid == prefix.rstrip("/"):

@@ -1,51 +1,67 @@
 """A pytest plugin that runs the collected journeys in forked worker processes and survives them dying.
 
-It replaces ``pytest_runtestloop`` in the cycle's child process. Each worker is forked after collection,
-runs the items it is handed through the normal ``pytest_runtest_protocol`` (so fixtures, pytest-timeout and
-every other plugin behave as usual) and streams its reports back; the parent feeds them into its own hooks,
-so pytest-json-report and the terminal see one ordinary session. A worker that dies mid-journey (``os._exit``,
-a segfault) or overruns the timeout is recorded as a failed journey, and a fresh worker takes the rest.
+It replaces ``pytest_runtestloop`` in the cycle's process (the controller). Each worker is forked after
+collection, runs the items it is handed through the normal ``pytest_runtest_protocol`` (so fixtures,
+pytest-timeout and every other plugin behave as usual) and sends back each journey's result in its final
+form (``runner.recorder``). A worker that dies mid-journey (``os._exit``, a segfault, a signal to its own
+process group) or overruns the timeout is recorded as a failed journey, and a fresh worker takes the rest.
+
+Usage::
+
+    pool = WorkerPool(workers=4, timeout_seconds=10, recorder=recorder)
+    pytest.main(args, plugins=[recorder, pool])
+    pool.results        # [(item index, JourneyResult), ...]
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import ctypes
 import os
 import selectors
 import signal
-import struct
 import sys
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
-from _pytest.reports import TestReport
 
-from runner.report import CRASH_PREFIX, KILLED_PREFIX
+from runner.pipes import LEAVE, RESULT, SHUTDOWN, STOP, FrameReader, send, send_indices
+from runner.recorder import Recorder
+from runner.report import CRASH_PREFIX, KILLED_PREFIX, FixtureTiming, JourneyResult
 
 KILL_GRACE_SECONDS = 2.0
 HEARTBEAT_SECONDS = 0.5
-LOOKAHEAD = 2  # items a worker holds: the one it runs and the next, so fixture scopes end at the right place
-SHUTDOWN = -1
-_HEADER = struct.Struct("!I")
-_INDEX = struct.Struct("!i")
-PHASES: tuple[Literal["setup", "call", "teardown"], ...] = ("setup", "call", "teardown")
+LOOKAHEAD = 2  # a worker starts a journey once it knows the next one, so fixture scopes end where pytest ends them
+MAX_DEPTH = 64  # items dealt to a worker ahead; fewer as the line shortens, so workers finish together
+GATHER_SECONDS = 0.002  # workers hold at least LOOKAHEAD items, so none waits for the controller meanwhile
+PR_SET_PDEATHSIG = 1
+# Signals a journey could send its parent (the controller), which ignores them; the runner stops a cycle with
+# SIGKILL. Workers get the default dispositions back.
+SHIELDED_SIGNALS = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGALRM,
+)
 
 
 @dataclass
 class _Worker:
     pid: int
     tasks: int  # write end: item indices for the worker
-    results: int  # read end: framed JSON messages from the worker
-    assigned: deque[int] = field(default_factory=deque)
-    current: int | None = None
-    started: float = 0.0
-    last_phase: str | None = None
+    reader: FrameReader  # read end: framed results from the worker
+    assigned: deque[int] = field(default_factory=deque)  # dealt, not yet finished; the first one is running
+    started: float = 0.0  # when the running journey started (the previous one finished)
     shutdown_sent: bool = False
+    leaving: bool = False  # said it exits on purpose: what is still assigned was not started
     killed_for_timeout: bool = False
 
 
@@ -53,15 +69,21 @@ class WorkerPool:
     """Runs ``session.items`` in ``workers`` forked processes (at least one), dealing items out dynamically."""
 
     def __init__(
-        self, workers: int, timeout_seconds: float, heartbeat: Path | None = None, max_journeys: int | None = None
+        self,
+        workers: int,
+        timeout_seconds: float,
+        recorder: Recorder,
+        heartbeat: Path | None = None,
+        max_journeys: int | None = None,
     ) -> None:
         self.workers = max(1, workers)
         self.timeout_seconds = timeout_seconds
+        self.recorder = recorder
         self.heartbeat = heartbeat
         self.max_journeys = max_journeys
         self.over_cap = 0
-        self._results_out: int | None = None  # set in a worker: where its reports go
-        self._config: pytest.Config | None = None
+        self.results: list[tuple[int, JourneyResult]] = []
+        self.fixtures: list[FixtureTiming] = []
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -72,201 +94,287 @@ class WorkerPool:
             self.over_cap = len(dropped)
             config.hook.pytest_deselected(items=dropped)
 
-    def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
-        json_report["synthetic_over_cap"] = self.over_cap
-
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
-        if session.testsfailed and not session.config.option.continue_on_collection_errors:
-            raise session.Interrupted(f"{session.testsfailed} errors during collection")
         if session.config.option.collectonly or not session.items:
             return True
-        _Dispatcher(self, session).run()
+        _Controller(self, session).run()
         return True
 
-    def pytest_runtest_logreport(self, report: TestReport) -> None:
-        if self._results_out is None or self._config is None:
-            return
-        report.sections = []  # captured output stays in the worker; the report omits it anyway
-        data = self._config.hook.pytest_report_to_serializable(config=self._config, report=report)
-        _send(self._results_out, {"type": "report", "data": data})
 
-    def run_worker(self, session: pytest.Session, tasks: int, results: int) -> None:
-        """The body of a forked worker: run the items handed to it, then exit without cleanup."""
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        self._results_out = results
-        self._config = session.config
-        queue: deque[int] = deque()
-        shutdown = False
-        items = session.items
-        # A journey that changes the working directory or the environment must not change them for the
-        # journeys that this worker runs after it.
-        cwd, environ = os.getcwd(), dict(os.environ)
-        try:
-            while True:
-                while not shutdown and len(queue) < LOOKAHEAD:
-                    index = _receive_index(tasks)
-                    shutdown = index == SHUTDOWN
-                    if not shutdown:
-                        queue.append(index)
-                if not queue:
-                    break
-                index = queue.popleft()
-                item = items[index]
-                nextitem = items[queue[0]] if queue else None
-                _send(results, {"type": "start", "index": index})
-                item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
-                _restore(cwd, environ)
-                _send(results, {"type": "finish", "index": index})
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(0)
-
-
-class _Dispatcher:
-    """The parent side: fork workers, deal items, relay reports, replace workers that die."""
+class _Controller:
+    """The cycle's side: fork workers, deal items, collect results, replace workers that die."""
 
     def __init__(self, pool: WorkerPool, session: pytest.Session) -> None:
         self.pool = pool
         self.session = session
-        self.config = session.config
+        self.ids = pool.recorder.collected
         self.pending: deque[int] = deque(range(len(session.items)))
         self.workers: dict[int, _Worker] = {}  # by results fd
         self.selector = selectors.DefaultSelector()
         self.next_heartbeat = 0.0
+        self.maxfail = int(session.config.option.maxfail or 0)
+        self.failures = 0
+        self.stopping = False
 
     def run(self) -> None:
-        for _ in range(min(self.pool.workers, len(self.pending))):
-            self._spawn()
-        while self.workers:
-            self._beat()
-            for key, _ in self.selector.select(timeout=HEARTBEAT_SECONDS):
-                if key.fd in self.workers:
-                    self._read(self.workers[key.fd])
-            self._reap_exited()
-            self._kill_overdue()
+        shielded = {sig: signal.signal(sig, signal.SIG_IGN) for sig in SHIELDED_SIGNALS}
+        try:
+            for _ in range(min(self.pool.workers, len(self.pending))):
+                self._spawn()
+            while self.workers:
+                self._beat()
+                ready = self.selector.select(timeout=HEARTBEAT_SECONDS)
+                for key, _ in ready:
+                    if key.fd in self.workers:
+                        self._read(self.workers[key.fd])
+                self._kill_overdue()
+                if ready:
+                    # Let results gather: a worker that writes while no one waits on its pipe wakes no one.
+                    time.sleep(GATHER_SECONDS)
+        finally:
+            for sig, handler in shielded.items():
+                signal.signal(sig, handler)
 
     def _spawn(self) -> None:
         task_read, task_write = os.pipe()
         result_read, result_write = os.pipe()
-        inherited = [fd for worker in self.workers.values() for fd in (worker.tasks, worker.results)]
-        pid = os.fork()
+        inherited = [fd for worker in self.workers.values() for fd in (worker.tasks, worker.reader.fd)]
+        controller = os.getpid()
+        with warnings.catch_warnings():  # Python 3.12+ warns about fork() when a journey's plugin left a thread
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:  # the worker
             for fd in (task_write, result_read, *inherited):
                 os.close(fd)
-            self.selector = selectors.DefaultSelector()
-            self.pool.run_worker(self.session, task_read, result_write)
+            _isolate(controller)
+            _Runner(self.pool, self.session, task_read, result_write).run()
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # the worker does it too: whichever runs first, no journey sees the old group
         os.close(task_read)
         os.close(result_write)
-        worker = _Worker(pid, task_write, result_read)
+        worker = _Worker(pid, task_write, FrameReader(result_read), started=time.monotonic())
         self.workers[result_read] = worker
         self.selector.register(result_read, selectors.EVENT_READ)
         self._feed(worker)
 
     def _feed(self, worker: _Worker) -> None:
-        while len(worker.assigned) < LOOKAHEAD and self.pending:
-            index = self.pending.popleft()
-            worker.assigned.append(index)
-            _send_index(worker.tasks, index)
-        if not self.pending and not worker.shutdown_sent:
-            worker.shutdown_sent = True
-            _send_index(worker.tasks, SHUTDOWN)
+        if self.stopping:
+            return
+        depth = max(LOOKAHEAD, min(MAX_DEPTH, len(self.pending) // (4 * self.pool.workers)))
+        if len(worker.assigned) < max(LOOKAHEAD, depth // 2):
+            batch = [self.pending.popleft() for _ in range(min(depth - len(worker.assigned), len(self.pending)))]
+            worker.assigned.extend(batch)
+            if not self.pending and not worker.shutdown_sent:
+                worker.shutdown_sent = True
+                batch.append(SHUTDOWN)
+            if batch:
+                send_indices(worker.tasks, batch)
 
     def _read(self, worker: _Worker) -> None:
-        message = _receive(worker.results)
-        if message is None:
+        worker.reader.fill()
+        for message in worker.reader.messages():
+            self._handle(worker, message)
+        if worker.reader.closed:
             self._worker_gone(worker)
-            return
-        self._handle(worker, message)
 
-    def _reap_exited(self) -> None:
-        """Notice workers that died while something they forked still holds their pipe open (no end of file)."""
-        for worker in list(self.workers.values()):
-            done, status = os.waitpid(worker.pid, os.WNOHANG)
-            if done:
-                for message in _drain(worker.results):
-                    self._handle(worker, message)
-                self._worker_gone(worker, status)
-
-    def _handle(self, worker: _Worker, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        if kind == "start":
-            worker.current, worker.started, worker.last_phase = message["index"], time.monotonic(), None
-            item = self.session.items[worker.current]
-            self.config.hook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-        elif kind == "report":
-            report = self.config.hook.pytest_report_from_serializable(config=self.config, data=message["data"])
-            worker.last_phase = report.when
-            self.config.hook.pytest_runtest_logreport(report=report)
-        elif kind == "finish":
-            self._finish(worker)
+    def _handle(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+        if message[0] == RESULT:
+            _, index, outcome, fixtures = message
+            worker.assigned.remove(index)  # the first one: a worker runs its items in order
+            worker.started = time.monotonic()
+            if outcome is not None:
+                self._record(index, JourneyResult(self.ids[index], *outcome))
+            self.pool.fixtures.extend(FixtureTiming(*timing) for timing in fixtures)
             self._feed(worker)
+        elif message[0] == LEAVE:
+            worker.leaving = True
+            if message[1]:
+                self._stop()
 
-    def _finish(self, worker: _Worker) -> None:
-        assert worker.current is not None
-        item = self.session.items[worker.current]
-        self.config.hook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
-        worker.assigned.remove(worker.current)
-        worker.current = None
+    def _record(self, index: int, result: JourneyResult) -> None:
+        self.pool.results.append((index, result))
+        if not result.passed:
+            self.failures += 1
+            if self.maxfail and self.failures >= self.maxfail:
+                self._stop()
+
+    def _stop(self) -> None:
+        """-x / --maxfail reached: no journey starts any more; those running finish (as with pytest-xdist)."""
+        self.stopping = True
+        self.pending.clear()
+        for worker in self.workers.values():
+            send_indices(worker.tasks, [STOP])
 
     def _worker_gone(self, worker: _Worker, status: int | None = None) -> None:
+        worker.reader.drain()
+        for message in worker.reader.messages():
+            self._handle(worker, message)
         if status is None:
             status = _reap(worker.pid)
-        self.selector.unregister(worker.results)
-        os.close(worker.results)
+        self.selector.unregister(worker.reader.fd)
+        os.close(worker.reader.fd)
         os.close(worker.tasks)
-        del self.workers[worker.results]
-        if worker.current is not None:
-            self._report_lost(worker, status)
-            self._finish(worker)
-        # Items dealt to the dead worker but not started go back to the front of the line.
-        self.pending.extendleft(reversed(worker.assigned))
-        if self.pending:
-            self._spawn()
+        del self.workers[worker.reader.fd]
+        if worker.assigned and not worker.leaving:
+            lost = self._lost(worker, status)
+            self._record(worker.assigned.popleft(), lost)
+        if not self.stopping:
+            # Items dealt to the dead worker but not started go back to the front of the line.
+            self.pending.extendleft(reversed(worker.assigned))
+            if self.pending and len(self.workers) < self.pool.workers:
+                self._spawn()
 
-    def _report_lost(self, worker: _Worker, status: int) -> None:
-        assert worker.current is not None
-        item = self.session.items[worker.current]
+    def _lost(self, worker: _Worker, status: int) -> JourneyResult:
+        journey = self.ids[worker.assigned[0]]
         if worker.killed_for_timeout:
             text = f"{KILLED_PREFIX} of {self.pool.timeout_seconds:g}s and its process was killed"
-        else:
-            text = f"{CRASH_PREFIX} ({describe_status(status)}) while it ran"
-        phase = _next_phase(worker.last_phase)
-        report = TestReport(
-            nodeid=item.nodeid,
-            location=item.location,
-            keywords={name: 1 for name in item.keywords},
-            outcome="failed",
-            longrepr=text,
-            when=phase,
-            duration=time.monotonic() - worker.started,
-        )
-        self.config.hook.pytest_runtest_logreport(report=report)
+            return JourneyResult(journey, False, time.monotonic() - worker.started, "timeout", text)
+        text = f"{CRASH_PREFIX} ({describe_status(status)}) while it ran"
+        return JourneyResult(journey, False, time.monotonic() - worker.started, "crash", text)
 
     def _kill_overdue(self) -> None:
         limit = self.pool.timeout_seconds + KILL_GRACE_SECONDS
         now = time.monotonic()
         for worker in self.workers.values():
-            if worker.current is not None and not worker.killed_for_timeout and now - worker.started > limit:
+            if worker.assigned and not worker.killed_for_timeout and now - worker.started > limit:
                 worker.killed_for_timeout = True
-                _kill(worker.pid)
+                _kill_group(worker.pid)
 
     def _beat(self) -> None:
         now = time.monotonic()
-        if self.pool.heartbeat is not None and now >= self.next_heartbeat:
-            self.next_heartbeat = now + HEARTBEAT_SECONDS
+        if now < self.next_heartbeat:
+            return
+        self.next_heartbeat = now + HEARTBEAT_SECONDS
+        if self.pool.heartbeat is not None:
             self.pool.heartbeat.touch()
+        # A worker that died while something it forked still holds its pipe open gives no end of file.
+        for worker in list(self.workers.values()):
+            done, status = os.waitpid(worker.pid, os.WNOHANG)
+            if done:
+                self._worker_gone(worker, status)
 
 
-def _restore(cwd: str, environ: dict[str, str]) -> None:
+class _Runner:
+    """The worker's side: run the items handed over, send each result, leave when told or when pytest stops."""
+
+    def __init__(self, pool: WorkerPool, session: pytest.Session, tasks: int, results: int) -> None:
+        self.pool = pool
+        self.session = session
+        self.tasks = FrameReader(tasks)
+        self.results = results
+        self.queue: deque[int] = deque()
+        self.shutdown = False
+
+    def run(self) -> None:
+        pid = os.getpid()
+        items, ids = self.session.items, self.pool.recorder.collected
+        # A journey that changes the working directory or the environment must not change them for the
+        # journeys this worker runs after it.
+        saved = _Saved.take()
+        stop_session = False
+        try:
+            while not stop_session:
+                if not self.shutdown:
+                    self._receive(block=False)  # a STOP may have come in
+                while not self.shutdown and len(self.queue) < LOOKAHEAD:
+                    self._receive(block=True)
+                if not self.queue:
+                    break
+                index = self.queue.popleft()
+                nextitem = items[self.queue[0]] if self.queue else None
+                self._run_one(index, nextitem)
+                if os.getpid() != pid:
+                    os._exit(0)  # a journey forked and its child came back into this loop: it leaves quietly
+                result, fixtures = self.pool.recorder.take(ids[index])
+                send(self.results, (RESULT, index, _outcome(result), [_timing(f) for f in fixtures]))
+                saved.restore()
+                stop_session = bool(self.session.shouldfail or self.session.shouldstop)
+            with contextlib.suppress(Exception):
+                self.session._setupstate.teardown_exact(None)  # when stopped early, as pytest does at the end
+            send(self.results, (LEAVE, stop_session))
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+
+    def _run_one(self, index: int, nextitem: pytest.Item | None) -> None:
+        """Run one item; a journey that stops pytest itself fails alone, and this worker leaves."""
+        item = self.session.items[index]
+        started = time.perf_counter()
+        try:
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        except (KeyboardInterrupt, pytest.exit.Exception) as exc:
+            self.pool.recorder.take(item.nodeid)
+            message = f"{type(exc).__name__}: {exc} (the journey tried to stop the whole run)"
+            send(self.results, (RESULT, index, (False, time.perf_counter() - started, "error", message), []))
+            send(self.results, (LEAVE, False))
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+
+    def _receive(self, block: bool) -> None:
+        if block:
+            self.tasks.fill(block=True)
+        else:
+            self.tasks.drain()
+        for index in self.tasks.indices():
+            if index == STOP:
+                self.queue.clear()
+                self.shutdown = True
+            elif index == SHUTDOWN:
+                self.shutdown = True
+            elif not self.shutdown:
+                self.queue.append(index)
+        if self.tasks.closed:
+            self.shutdown = True
+
+
+def _isolate(controller: int) -> None:
+    """A worker's own process group (a journey signalling its group reaches no further), dying with its parent."""
     with contextlib.suppress(OSError):
-        if os.getcwd() != cwd:
-            os.chdir(cwd)
-    if os.environ != environ:
-        os.environ.clear()
-        os.environ.update(environ)
+        os.setpgid(0, 0)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != controller:
+        os._exit(1)  # the controller died before the line above took effect
+    for sig in SHIELDED_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _outcome(result: JourneyResult | None) -> tuple[Any, ...] | None:
+    if result is None:
+        return None
+    return (result.passed, result.duration_seconds, result.reason, result.message)
+
+
+def _timing(timing: FixtureTiming) -> tuple[str, str, str, float]:
+    return (timing.fixture, timing.scope, timing.phase, timing.seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Saved:
+    """The working directory and environment a worker starts with, given back after every journey."""
+
+    cwd: str
+    environ: dict[str, str]
+    raw: dict[Any, Any]  # the bytes behind os.environ: comparing them is cheap, decoding every variable is not
+
+    @classmethod
+    def take(cls) -> _Saved:
+        return cls(os.getcwd(), dict(os.environ), dict(_raw_environ()))
+
+    def restore(self) -> None:
+        with contextlib.suppress(OSError):
+            if os.getcwd() != self.cwd:
+                os.chdir(self.cwd)
+        if _raw_environ() != self.raw:
+            os.environ.clear()
+            os.environ.update(self.environ)
+
+
+def _raw_environ() -> Any:
+    return getattr(os.environ, "_data", os.environ)
 
 
 def describe_status(status: int) -> str:
@@ -285,13 +393,9 @@ def describe_signal(number: int) -> str:
     return f"signal {number} ({name})"
 
 
-def _next_phase(last: str | None) -> Literal["setup", "call", "teardown"]:
-    if last is None:
-        return PHASES[0]
-    return PHASES[min(PHASES.index(last) + 1, len(PHASES) - 1)]
-
-
-def _kill(pid: int) -> None:
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
 
@@ -304,64 +408,6 @@ def _reap(pid: int) -> int:
         if done:
             return status
         if time.monotonic() > deadline:
-            _kill(pid)
+            _kill_group(pid)
             return os.waitpid(pid, 0)[1]
         time.sleep(0.01)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _read_exactly(fd: int, size: int) -> bytes | None:
-    chunks = []
-    while size:
-        chunk = os.read(fd, size)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def _send(fd: int, message: dict[str, Any]) -> None:
-    payload = json.dumps(message, default=str).encode()
-    _write_all(fd, _HEADER.pack(len(payload)) + payload)
-
-
-def _receive(fd: int) -> dict[str, Any] | None:
-    header = _read_exactly(fd, _HEADER.size)
-    if header is None:
-        return None
-    payload = _read_exactly(fd, _HEADER.unpack(header)[0])
-    return None if payload is None else json.loads(payload)
-
-
-def _drain(fd: int) -> list[dict[str, Any]]:
-    """The complete messages a dead worker left in its pipe, without waiting for more; a torn one is dropped."""
-    os.set_blocking(fd, False)
-    data = b""
-    with contextlib.suppress(BlockingIOError):
-        while chunk := os.read(fd, 65536):
-            data += chunk
-    messages = []
-    while len(data) >= _HEADER.size:
-        size = _HEADER.unpack(data[: _HEADER.size])[0]
-        if len(data) < _HEADER.size + size:
-            break
-        messages.append(json.loads(data[_HEADER.size : _HEADER.size + size]))
-        data = data[_HEADER.size + size :]
-    return messages
-
-
-def _send_index(fd: int, index: int) -> None:
-    # A BrokenPipeError means the worker is gone; end of file on its results pipe says so.
-    with contextlib.suppress(BrokenPipeError):
-        _write_all(fd, _INDEX.pack(index))
-
-
-def _receive_index(fd: int) -> int:
-    data = _read_exactly(fd, _INDEX.size)
-    return SHUTDOWN if data is None else int(_INDEX.unpack(data)[0])

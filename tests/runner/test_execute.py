@@ -12,7 +12,7 @@ import pytest
 
 from runner.config import Settings
 from runner.execute import Executor
-from runner.report import CycleReport, parse_report
+from runner.report import CycleReport
 
 
 def write(folder: Path, name: str, source: str) -> None:
@@ -23,7 +23,7 @@ def cycle(folder: Path, workers: int = 0, timeout: float = 1.0, args: tuple[str,
     executor = Executor(Settings(journeys=folder, workers=workers, timeout_seconds=timeout, pytest_args=args))
     execution = executor.run()
     assert execution.report is not None, execution.output_tail
-    return parse_report(execution.report, str(folder))
+    return execution.report
 
 
 def outcomes(report: CycleReport) -> dict[str, tuple[bool, str | None]]:
@@ -117,8 +117,8 @@ def test_edited_journey_is_picked_up_by_the_next_cycle(tmp_path: Path) -> None:
     write(tmp_path, "test_edit.py", "def test_answer():\n    assert 2 == 2\n\ndef test_new():\n    pass\n")
     second = executor.run()
     assert first.report is not None and second.report is not None
-    assert outcomes(parse_report(first.report, str(tmp_path))) == {"test_edit.py::test_answer": (False, "assertion")}
-    assert outcomes(parse_report(second.report, str(tmp_path))) == {
+    assert outcomes(first.report) == {"test_edit.py::test_answer": (False, "assertion")}
+    assert outcomes(second.report) == {
         "test_edit.py::test_answer": (True, None),
         "test_edit.py::test_new": (True, None),
     }
@@ -203,3 +203,48 @@ def test_a_worker_that_dies_while_its_forked_child_holds_the_pipe_is_noticed_at_
         "test_fork.py::test_after": (True, None),
     }
     assert time.monotonic() - started < 10  # not the child's 60 s, nor the 60 s timeout
+
+
+REACHING_OUT = """
+    import os, signal, pytest
+
+    def test_first():
+        pass
+
+    def test_signals_its_own_process_group():
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+
+    def test_signals_its_parent():
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+            os.kill(os.getppid(), sig)
+
+    def test_raises_keyboard_interrupt():
+        raise KeyboardInterrupt
+
+    def test_calls_pytest_exit():
+        pytest.exit("bye")
+
+    def test_forks_and_its_child_carries_on():
+        os.fork()  # both return into pytest; only the worker may report
+
+    def test_last():
+        pass
+"""
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_journey_reaching_beyond_itself_costs_only_that_journey(tmp_path: Path, workers: int) -> None:
+    write(tmp_path, "test_reach.py", REACHING_OUT)
+    report = cycle(tmp_path, workers=workers, timeout=10)
+    assert outcomes(report) == {
+        "test_reach.py::test_first": (True, None),
+        "test_reach.py::test_signals_its_own_process_group": (False, "crash"),
+        "test_reach.py::test_signals_its_parent": (True, None),
+        "test_reach.py::test_raises_keyboard_interrupt": (False, "error"),
+        "test_reach.py::test_calls_pytest_exit": (False, "error"),
+        "test_reach.py::test_forks_and_its_child_carries_on": (True, None),
+        "test_reach.py::test_last": (True, None),
+    }
+    messages = {result.journey: result.message for result in report.results}
+    assert "signal 15 (SIGTERM)" in messages["test_reach.py::test_signals_its_own_process_group"]
+    assert messages["test_reach.py::test_calls_pytest_exit"].startswith("Exit: bye")

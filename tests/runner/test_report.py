@@ -1,10 +1,9 @@
-"""Converting pytest-json-report documents into journey results, from real reports saved as fixtures."""
+"""Turning pytest's own reports into journey results, from reports of a real pytest run."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
+import textwrap
+from collections import defaultdict
 
 import pytest
 
@@ -13,140 +12,168 @@ from runner.report import (
     KILLED_PREFIX,
     JourneyResult,
     classify,
+    journey_id,
     journey_result,
-    parse_report,
+    node_prefix,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+SAMPLE = """
+    import pytest, time
+
+    class ConnectionError(Exception):
+        pass
+
+    @pytest.fixture
+    def broken_setup():
+        raise RuntimeError("database unreachable")
+
+    @pytest.fixture
+    def broken_teardown():
+        yield
+        raise RuntimeError("cleanup failed")
+
+    def test_passes():
+        time.sleep(0.01)
+
+    def test_fails():
+        status = 500
+        assert status == 200, "POST /reservations answered 500"
+
+    def test_fails_bare_assert():
+        assert 1 == 2
+
+    def test_pytest_fail():
+        pytest.fail("no reservation id")
+
+    def test_raises():
+        raise ConnectionError("Connection refused")
+
+    def test_setup_error(broken_setup):
+        pass
+
+    def test_teardown_error(broken_teardown):
+        pass
+
+    def test_skipped():
+        pytest.skip("not today")
+
+    @pytest.mark.xfail(reason="known")
+    def test_xfail():
+        assert False
+
+    @pytest.mark.xfail(reason="fixed meanwhile")
+    def test_xpass():
+        pass
+
+    @pytest.mark.xfail(reason="fixed meanwhile", strict=True)
+    def test_xpass_strict():
+        pass
+
+    @pytest.mark.parametrize("code", [200, 404, "<script>"])
+    def test_param(code):
+        assert code == 200
+
+    @pytest.mark.timeout(0.2)
+    def test_times_out():
+        time.sleep(5)
+"""
 
 
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
-    return data
+class _Reports:
+    def __init__(self) -> None:
+        self.by_node: dict[str, list[pytest.TestReport]] = defaultdict(list)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.by_node[report.nodeid].append(report)
 
 
-@pytest.fixture(params=["plain.json", "xdist.json"])
-def report(request: pytest.FixtureRequest) -> dict[str, Any]:
-    return load(request.param)
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[pytest.TestReport]]:
+    """Every phase report of a real in-process pytest run of SAMPLE, by node id."""
+    folder = tmp_path_factory.mktemp("sample")
+    (folder / "test_sample.py").write_text(textwrap.dedent(SAMPLE))
+    collector = _Reports()
+    args = [str(folder), "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--rootdir", str(folder), "-c", "/dev/null"]
+    pytest.main([*args, "--timeout-method=signal"], plugins=[collector])
+    return {nodeid.split("::", 1)[1]: phases for nodeid, phases in collector.by_node.items()}
 
 
-def by_journey(report: dict[str, Any]) -> dict[str, JourneyResult]:
-    return {result.journey: result for result in parse_report(report, "journeys").results}
+def result(reports: dict[str, list[pytest.TestReport]], name: str) -> JourneyResult | None:
+    return journey_result(f"test_sample.py::{name}", reports[name])
 
 
-def test_passed_test_is_a_success_with_its_full_duration(report: dict[str, Any]) -> None:
-    result = by_journey(report)["test_sample.py::test_passes"]
-    test = next(t for t in report["tests"] if t["nodeid"].endswith("::test_passes"))
-    assert result.passed and result.reason is None
-    assert result.duration_seconds == pytest.approx(sum(test[s]["duration"] for s in ("setup", "call", "teardown")))
+def test_passed_test_is_a_success_with_its_full_duration(reports: dict[str, list[pytest.TestReport]]) -> None:
+    passed = result(reports, "test_passes")
+    assert passed is not None and passed.passed and passed.reason is None
+    assert passed.duration_seconds == pytest.approx(sum(r.duration for r in reports["test_passes"]))
+    assert passed.duration_seconds >= 0.01
 
 
-def test_failed_assertion_is_a_failure_with_its_message(report: dict[str, Any]) -> None:
-    result = by_journey(report)["test_sample.py::test_fails"]
-    assert not result.passed
-    assert result.reason == "assertion"
-    assert result.headline == "AssertionError: POST /reservations answered 500"
-    assert result.message == "AssertionError: POST /reservations answered 500\nassert 500 == 200"
+def test_shared_fixture_time_is_left_out_of_the_duration(reports: dict[str, list[pytest.TestReport]]) -> None:
+    phases = reports["test_passes"]
+    total = sum(r.duration for r in phases)
+    shorter = journey_result("j", phases, shared_seconds=0.005)
+    assert shorter is not None and shorter.duration_seconds == pytest.approx(total - 0.005)
+    never_negative = journey_result("j", phases, shared_seconds=total + 1)
+    assert never_negative is not None and never_negative.duration_seconds == 0.0
 
 
-def test_bare_assert_and_pytest_fail_count_as_assertions(report: dict[str, Any]) -> None:
-    results = by_journey(report)
-    assert results["test_sample.py::test_fails_bare_assert"].reason == "assertion"
-    assert results["test_sample.py::test_pytest_fail"].reason == "assertion"
+def test_failed_assertion_is_a_failure_with_its_message(reports: dict[str, list[pytest.TestReport]]) -> None:
+    failed = result(reports, "test_fails")
+    assert failed is not None and not failed.passed
+    assert failed.reason == "assertion"
+    assert failed.headline == "AssertionError: POST /reservations answered 500"
+    assert failed.message == "AssertionError: POST /reservations answered 500\nassert 500 == 200"
 
 
-def test_exception_in_the_journey_is_an_error(report: dict[str, Any]) -> None:
-    result = by_journey(report)["test_sample.py::test_raises"]
-    assert (result.passed, result.reason) == (False, "error")
-    assert result.message == "ConnectionError: Connection refused"
+def test_bare_assert_and_pytest_fail_count_as_assertions(reports: dict[str, list[pytest.TestReport]]) -> None:
+    assert getattr(result(reports, "test_fails_bare_assert"), "reason", None) == "assertion"
+    assert getattr(result(reports, "test_pytest_fail"), "reason", None) == "assertion"
 
 
-def test_setup_and_teardown_errors_are_failures(report: dict[str, Any]) -> None:
-    results = by_journey(report)
-    setup, teardown = (
-        results["test_sample.py::test_setup_error"],
-        results["test_sample.py::test_teardown_error"],
-    )
-    assert (setup.passed, setup.reason, setup.message) == (
-        False,
-        "error",
-        "RuntimeError: database unreachable",
-    )
-    assert (teardown.passed, teardown.reason, teardown.message) == (
-        False,
-        "error",
-        "RuntimeError: cleanup failed",
-    )
+def test_exception_in_the_journey_is_an_error(reports: dict[str, list[pytest.TestReport]]) -> None:
+    raised = result(reports, "test_raises")
+    assert raised is not None and (raised.passed, raised.reason) == (False, "error")
+    assert raised.message == "test_sample.ConnectionError: Connection refused"
 
 
-def test_skipped_and_xfailed_give_no_observation(report: dict[str, Any]) -> None:
-    results = by_journey(report)
-    assert "test_sample.py::test_skipped" not in results
-    assert "test_sample.py::test_xfail" not in results
+def test_setup_and_teardown_errors_are_failures(reports: dict[str, list[pytest.TestReport]]) -> None:
+    setup, teardown = result(reports, "test_setup_error"), result(reports, "test_teardown_error")
+    assert setup is not None and teardown is not None
+    assert (setup.passed, setup.reason, setup.message) == (False, "error", "RuntimeError: database unreachable")
+    assert (teardown.passed, teardown.reason, teardown.message) == (False, "error", "RuntimeError: cleanup failed")
 
 
-def test_xpassed_is_a_success(report: dict[str, Any]) -> None:
-    assert by_journey(report)["test_sample.py::test_xpass"].passed
+def test_skipped_and_xfailed_give_no_observation(reports: dict[str, list[pytest.TestReport]]) -> None:
+    assert result(reports, "test_skipped") is None
+    assert result(reports, "test_xfail") is None
 
 
-def test_parametrized_journeys_keep_their_ids(report: dict[str, Any]) -> None:
-    results = by_journey(report)
-    assert results["test_sample.py::test_param[200]"].passed
-    assert not results["test_sample.py::test_param[404]"].passed
-    assert not results["test_sample.py::test_param[<script>]"].passed
+def test_xpassed_is_a_success_and_a_strict_xpass_a_failure(reports: dict[str, list[pytest.TestReport]]) -> None:
+    xpass, strict = result(reports, "test_xpass"), result(reports, "test_xpass_strict")
+    assert xpass is not None and xpass.passed
+    assert strict is not None and not strict.passed
+    assert "XPASS(strict)" in strict.message
 
 
-def test_pytest_timeout_is_a_timeout(report: dict[str, Any]) -> None:
-    result = by_journey(report)["test_slow.py::test_times_out"]
-    assert (result.passed, result.reason) == (False, "timeout")
+def test_parametrized_journeys_fail_by_their_own_parameter(reports: dict[str, list[pytest.TestReport]]) -> None:
+    assert getattr(result(reports, "test_param[200]"), "passed", None) is True
+    assert getattr(result(reports, "test_param[404]"), "passed", None) is False
+    assert getattr(result(reports, "test_param[<script>]"), "passed", None) is False
 
 
-def test_plain_and_xdist_reports_give_the_same_results() -> None:
-    def outcome(report: dict[str, Any]) -> dict[str, tuple[bool, str | None, str]]:
-        return {j: (r.passed, r.reason, r.headline) for j, r in by_journey(report).items()}
-
-    assert outcome(load("plain.json")) == outcome(load("xdist.json"))
+def test_pytest_timeout_is_a_timeout(reports: dict[str, list[pytest.TestReport]]) -> None:
+    timed_out = result(reports, "test_times_out")
+    assert timed_out is not None and (timed_out.passed, timed_out.reason) == (False, "timeout")
 
 
-def test_collection_error_names_the_file_and_the_journeys_still_count(report: dict[str, Any]) -> None:
-    cycle = parse_report(report, "journeys")
-    assert [(e.path, e.message) for e in cycle.collection_errors] == [
-        ("test_broken.py", "ModuleNotFoundError: No module named 'not_a_module_anywhere'")
-    ]
-    assert len(cycle.results) == 12
-
-
-def test_collected_lists_selected_items_without_collectors_or_deselected() -> None:
-    cycle = parse_report(load("collect.json"), "journeys")
-    assert "test_slow.py::test_times_out" not in cycle.collected  # deselected with -k
-    assert "test_sample.py" not in cycle.collected
-    assert len(cycle.collected) == 13
-    assert cycle.results == ()
-
-
-def test_journey_ids_are_relative_to_an_absolute_journeys_folder() -> None:
-    cycle = parse_report(load("plain.json"), "/srv/monitor/journeys")
-    assert "test_sample.py::test_passes" in {r.journey for r in cycle.results}
-
-
-def test_journeys_folder_at_the_root_leaves_ids_unchanged() -> None:
-    report = {"root": "/srv/j", "tests": [{"nodeid": "test_a.py::test_b", "outcome": "passed"}]}
-    assert parse_report(report, "/srv/j").results[0].journey == "test_a.py::test_b"
-
-
-def test_runner_crash_and_kill_texts_are_crash_and_timeout() -> None:
-    crashed = {
-        "nodeid": "t.py::c",
-        "outcome": "failed",
-        "call": {"outcome": "failed", "longrepr": f"{CRASH_PREFIX} (signal 11)"},
-    }
-    killed = {
-        "nodeid": "t.py::k",
-        "outcome": "failed",
-        "setup": {"outcome": "failed", "longrepr": f"{KILLED_PREFIX} of 2s"},
-    }
-    assert journey_result(crashed) == JourneyResult("t.py::c", False, 0.0, "crash", f"{CRASH_PREFIX} (signal 11)")
-    assert journey_result(killed).reason == "timeout"  # type: ignore[union-attr]
+def test_journey_ids_are_relative_to_the_journeys_folder() -> None:
+    assert node_prefix("/srv/monitor", "/srv/monitor/journeys") == "journeys/"
+    assert node_prefix("/srv/monitor", "/srv/monitor") == ""
+    assert node_prefix("/srv/monitor", "/elsewhere/journeys") == ""  # outside the rootdir: ids as pytest has them
+    assert journey_id("journeys/test_a.py::test_b", "journeys/") == "test_a.py::test_b"
+    assert journey_id("test_a.py::test_b", "") == "test_a.py::test_b"
+    assert journey_id("journeys", "journeys/") == ""
 
 
 @pytest.mark.parametrize(
@@ -156,6 +183,8 @@ def test_runner_crash_and_kill_texts_are_crash_and_timeout() -> None:
         ("setup", "AssertionError: x", "error"),
         ("call", "requests.exceptions.ReadTimeout: read timed out", "error"),
         ("teardown", "Failed: Timeout (>2.0s) from pytest-timeout.", "timeout"),
+        ("call", f"{CRASH_PREFIX} (signal 11 (SIGSEGV)) while it ran", "crash"),
+        ("setup", f"{KILLED_PREFIX} of 2s and its process was killed", "timeout"),
     ],
 )
 def test_classify(stage: str, message: str, reason: str) -> None:
