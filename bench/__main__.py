@@ -1,6 +1,6 @@
 """Run the benchmarks, print their tables and write docs/benchmarks.md.
 
-.venv/bin/python -m bench                  # all of them, about 15 minutes on 2 cores
+.venv/bin/python -m bench                  # all of them, about 20 minutes on 2 cores
 .venv/bin/python -m bench --only scale     # one or more, comma-separated
 .venv/bin/python -m bench --smoke          # tiny sizes, to check they still work (CI does this)
 """
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import cycle_cost, detection, fidelity, memory, metrics_load, scale, schedule_accuracy
+from bench import cycle_cost, detection, fidelity, memory, metrics_load, public_suite, scale, schedule_accuracy
 from bench.support import Section
 from scripts.stack import REPO_ROOT
 
@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, Callable[[bool], Section]] = {
     "memory": memory.run,
     "metrics_load": metrics_load.run,
     "detection": detection.run,
+    "public_suite": public_suite.run,
 }
 
 

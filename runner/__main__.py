@@ -44,6 +44,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"synthetic-monitor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    executor = Executor(settings)
+    executor.start()  # the forkserver imports pytest and warms up its plugins while the runner sets itself up
+    try:
+        return _run(settings, executor)
+    finally:
+        executor.close()
+
+
+def _run(settings: Settings, executor: Executor) -> int:
     redactor = Redactor.from_env(os.environ, settings.secret_env)
     logs.configure(redactor=redactor)
     disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -52,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     history = History(settings.history_runs, settings.state_file)
     try:
         history.load()
-        monitor = Monitor(settings, metrics, Executor(settings), history, redactor)
+        monitor = Monitor(settings, metrics, executor, history, redactor)
         return run_once(monitor) if settings.once else serve(settings, monitor)
     except ConfigError as exc:
         print(f"synthetic-monitor: error: {exc}", file=sys.stderr)
@@ -62,7 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_once(monitor: Monitor) -> int:
     """One cycle, a summary table, exit 0 if every journey passed and 1 otherwise."""
     _on_stop_signals(monitor.executor.stop)
-    monitor.executor.start()
     started = time.monotonic()
     try:
         cycle = monitor.run_cycle()
@@ -89,7 +97,6 @@ def serve(settings: Settings, monitor: Monitor) -> int:
     threads: list[threading.Thread] = []
     _on_stop_signals(_raise_stop)
     try:
-        monitor.executor.start()
         monitor.prepare()
         scheduler = FixedRateScheduler(settings.interval_seconds, monitor.on_tick, monitor.on_missed)
         threads += [

@@ -10,16 +10,15 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import pickle
 import signal
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests  # noqa: F401  (preloaded: nearly every journey imports it)
 
+from runner.handoff import CycleRequest, write_report
 from runner.options import Options
 from runner.recorder import Recorder
 from runner.report import CycleReport
@@ -27,22 +26,6 @@ from runner.workers import WorkerPool
 
 CYCLE_NICENESS = 5
 PR_SET_CHILD_SUBREAPER = 36
-
-
-@dataclass(frozen=True, slots=True)
-class CycleRequest:
-    """Everything the child needs to run one cycle."""
-
-    journeys: str
-    report_path: str
-    output_path: str
-    heartbeat_path: str
-    workers: int
-    timeout_seconds: float
-    pytest_args: tuple[str, ...] = ()
-    collect_only: bool = False
-    temp_dir: str = ""
-    max_journeys: int | None = None
 
 
 def pytest_arguments(request: CycleRequest) -> list[str]:
@@ -98,24 +81,6 @@ def cycle_report(options: Options, recorder: Recorder, pool: WorkerPool) -> Cycl
         fixtures=tuple(pool.fixtures),
         notes=tuple(options.notes),
     )
-
-
-def write_report(path: Path, report: CycleReport) -> None:
-    """Atomically: the runner reads either the whole report or none."""
-    partial = path.with_suffix(".partial")
-    with partial.open("wb") as file:
-        pickle.dump(report, file, protocol=pickle.HIGHEST_PROTOCOL)
-    partial.replace(path)
-
-
-def read_report(path: Path) -> CycleReport | None:
-    """The report a cycle wrote, or None if it wrote none."""
-    try:
-        with path.open("rb") as file:
-            report = pickle.load(file)  # noqa: S301  (written by the runner's own child a moment ago)
-    except (OSError, EOFError, pickle.UnpicklingError):
-        return None
-    return report if isinstance(report, CycleReport) else None
 
 
 def _become_subreaper() -> None:

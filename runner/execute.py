@@ -23,14 +23,20 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, replace
-from multiprocessing import forkserver
+from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
 
-from runner.child import CycleRequest, read_report, run_cycle
 from runner.config import Settings
-from runner.options import REFUSAL_PREFIX
+from runner.handoff import (
+    HEARTBEAT_SECONDS,
+    KILL_GRACE_SECONDS,
+    REFUSAL_PREFIX,
+    CycleRequest,
+    describe_signal,
+    read_report,
+    start_cycle,
+)
 from runner.report import CycleReport
-from runner.workers import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, describe_signal
 
 OUTPUT_TAIL_LINES = 20
 JOIN_POLL_SECONDS = 0.05
@@ -83,8 +89,7 @@ class Executor:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._context = multiprocessing.get_context("forkserver")
-        # A single --once cycle would pay the warm-up session without ever using it again.
-        self._context.set_forkserver_preload(["runner.child" if settings.once else "runner.preload"])
+        self._context.set_forkserver_preload(["runner.preload"])
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -97,12 +102,12 @@ class Executor:
         self._stop.set()
 
     def close(self) -> None:
-        """Stop the forkserver and reap it, so no process outlives the runner."""
-        server = getattr(forkserver, "_forkserver", None)
-        stop_server = getattr(server, "_stop", None)  # CPython's own (private) way to end its forkserver
-        if callable(stop_server):
-            with contextlib.suppress(OSError):
-                stop_server()
+        """Stop the forkserver and multiprocessing's resource tracker and reap them: nothing outlives the runner."""
+        for helper in (getattr(forkserver, "_forkserver", None), getattr(resource_tracker, "_resource_tracker", None)):
+            stop = getattr(helper, "_stop", None)  # CPython's own (private) way to end these helper processes
+            if callable(stop):
+                with contextlib.suppress(OSError, ChildProcessError):
+                    stop()
 
     def run(self, collect_only: bool = False) -> Execution:
         """Run (or only collect) the suite once; never raises for what the journeys or the disk do."""
@@ -118,7 +123,7 @@ class Executor:
                 (Path(workdir) / "tmp").mkdir()
             except OSError as exc:
                 return Execution(None, None, "", problem=f"cannot write in {workdir}: {exc.strerror or exc}")
-            process = self._context.Process(target=run_cycle, args=(request,), name="synthetic-cycle")
+            process = self._context.Process(target=start_cycle, args=(request,), name="synthetic-cycle")
             process.start()
             stopped, stalled = self._wait(process, Path(request.heartbeat_path))
             _kill_group(process)  # anything a journey started and left in the cycle's process group

@@ -9,15 +9,97 @@ Usage::
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Sequence
+import math
+import threading
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
-from runner.report import REASONS, CycleReport
+from runner.report import REASONS, CycleReport, JourneyResult
 
 RESULTS = ("success", "failure")
+DURATION_HELP = "Duration of one journey (setup + call + teardown, without wider fixtures) in seconds, by result."
+SUCCESS_HELP = "1 if the journey's last run passed, 0 if it failed."
+FAILURES_HELP = "Failed journey runs by reason: assertion, error, timeout or crash."
 RUN_STATUSES = ("completed", "skipped", "error")
+
+
+class _Journey:
+    """One journey's numbers: a histogram per result, failures per reason, the last run's success."""
+
+    __slots__ = ("buckets", "failures", "success", "sums")
+
+    def __init__(self, bucket_count: int) -> None:
+        self.buckets = [[0] * bucket_count for _ in RESULTS]  # per bucket, not cumulative
+        self.sums = [0.0 for _ in RESULTS]
+        self.failures = dict.fromkeys(REASONS, 0)
+        self.success: float | None = None
+
+
+class JourneySeries:
+    """Every per-journey series as plain numbers, turned into metric families only when scraped.
+
+    With thousands of journeys, prometheus_client's labelled children cost about 150 us to create per
+    journey (a lock and a value object per bucket); here a new journey is a few lists.
+    """
+
+    def __init__(self, buckets: Sequence[float]) -> None:
+        self.bounds = (*buckets, math.inf)
+        self._labels = [floatToGoString(bound) for bound in self.bounds]  # type: ignore[no-untyped-call]
+        self._journeys: dict[str, _Journey] = {}
+        self._lock = threading.Lock()
+
+    def add(self, journeys: Iterable[str]) -> None:
+        """Journeys whose series exist from now on, every count at zero."""
+        with self._lock:
+            for journey in journeys:
+                if journey not in self._journeys:
+                    self._journeys[journey] = _Journey(len(self.bounds))
+
+    def keep_only(self, journeys: set[str]) -> None:
+        """Drop the series of every journey not in ``journeys``."""
+        with self._lock:
+            for gone in self._journeys.keys() - journeys:
+                del self._journeys[gone]
+
+    def known(self) -> set[str]:
+        with self._lock:
+            return set(self._journeys)
+
+    def observe(self, result: JourneyResult) -> None:
+        """One run of one journey."""
+        with self._lock:
+            state = self._journeys.setdefault(result.journey, _Journey(len(self.bounds)))
+            index = 0 if result.passed else 1
+            state.buckets[index][bisect_left(self.bounds, result.duration_seconds)] += 1
+            state.sums[index] += result.duration_seconds
+            state.success = 1.0 if result.passed else 0.0
+            if result.reason is not None:
+                state.failures[result.reason] += 1
+
+    def describe(self) -> Iterator[Metric]:
+        yield HistogramMetricFamily("synthetic_request_duration", DURATION_HELP, labels=["journey", "result"])
+        yield GaugeMetricFamily("synthetic_journey_success", SUCCESS_HELP, labels=["journey"])
+        yield CounterMetricFamily("synthetic_journey_failures", FAILURES_HELP, labels=["journey", "reason"])
+
+    def collect(self) -> Iterator[Metric]:
+        duration, success, failures = self.describe()
+        with self._lock:
+            for journey, state in self._journeys.items():
+                for result, counts, total in zip(RESULTS, state.buckets, state.sums, strict=True):
+                    cumulative, running = [], 0
+                    for label, count in zip(self._labels, counts, strict=True):
+                        running += count
+                        cumulative.append((label, float(running)))
+                    duration.add_metric([journey, result], cumulative, total)  # type: ignore[attr-defined]
+                for reason, count in state.failures.items():
+                    failures.add_metric([journey, reason], count)  # type: ignore[attr-defined]
+                if state.success is not None:
+                    success.add_metric([journey], state.success)  # type: ignore[attr-defined]
+        yield from (duration, success, failures)
 
 
 class MonitorMetrics:
@@ -31,25 +113,8 @@ class MonitorMetrics:
         timeout_seconds: float,
     ) -> None:
         self.registry = registry
-        self.duration = Histogram(
-            "synthetic_request_duration",
-            "Duration of one journey (setup + call + teardown) in seconds, by result.",
-            ["journey", "result"],
-            buckets=buckets,
-            registry=registry,
-        )
-        self.success = Gauge(
-            "synthetic_journey_success",
-            "1 if the journey's last run passed, 0 if it failed.",
-            ["journey"],
-            registry=registry,
-        )
-        self.failures = Counter(
-            "synthetic_journey_failures",
-            "Failed journey runs by reason: assertion, error, timeout or crash.",
-            ["journey", "reason"],
-            registry=registry,
-        )
+        self.journey_series = JourneySeries(buckets)
+        registry.register(self.journey_series)
         self.runs = Counter(
             "synthetic_runs",
             "Cycles by status: completed, skipped (previous still running), error.",
@@ -91,39 +156,20 @@ class MonitorMetrics:
             self.runs.labels(status)
         # process_start_time_seconds lets alert rules tell "no cycle yet" from "no cycle for a long time".
         ProcessCollector(registry=registry)
-        self._known: set[str] = set()
 
     def add_journeys(self, journeys: Iterable[str]) -> None:
         """Create both result series of each new journey at zero, so rate() is defined from the first scrape."""
-        for journey in journeys:
-            if journey not in self._known:
-                self._known.add(journey)
-                for result in RESULTS:
-                    self.duration.labels(journey, result)
-                for reason in REASONS:
-                    self.failures.labels(journey, reason)
+        self.journey_series.add(journeys)
 
     def forget_journeys_except(self, current: Iterable[str]) -> None:
         """Drop the series of journeys that are gone from a clean collection (deleted or renamed)."""
-        for journey in self._known - set(current):
-            self._known.discard(journey)
-            for result in RESULTS:
-                self.duration.remove(journey, result)
-            for reason in REASONS:
-                self.failures.remove(journey, reason)
-            with contextlib.suppress(KeyError):
-                self.success.remove(journey)
+        self.journey_series.keep_only(set(current))
 
     def record_cycle(self, cycle: CycleReport, finished_at: float, duration_seconds: float) -> None:
         """One observation per executed journey, then the cycle's own numbers."""
         self.add_journeys([*cycle.collected, *(result.journey for result in cycle.results)])
         for result in cycle.results:
-            self.duration.labels(result.journey, "success" if result.passed else "failure").observe(
-                result.duration_seconds
-            )
-            self.success.labels(result.journey).set(1 if result.passed else 0)
-            if result.reason is not None:
-                self.failures.labels(result.journey, result.reason).inc()
+            self.journey_series.observe(result)
         for timing in cycle.fixtures:
             self.fixture_duration.labels(timing.fixture, timing.scope, timing.phase).observe(timing.seconds)
         if not cycle.collection_errors:

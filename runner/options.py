@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-REFUSAL_PREFIX = "pytest option"
+from runner.handoff import REFUSAL_PREFIX
+
 # option dest -> (what the user wrote, why the monitor cannot run with it)
 REFUSED: dict[str, tuple[str, str]] = {
     "collectonly": ("--collect-only", "the monitor would run no journey; list journeys with pytest --collect-only"),

@@ -30,12 +30,11 @@ from typing import Any
 
 import pytest
 
+from runner.handoff import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, describe_status
 from runner.pipes import LEAVE, RESULT, SHUTDOWN, STOP, FrameReader, send, send_indices
 from runner.recorder import Recorder
 from runner.report import CRASH_PREFIX, KILLED_PREFIX, FixtureTiming, JourneyResult
 
-KILL_GRACE_SECONDS = 2.0
-HEARTBEAT_SECONDS = 0.5
 LOOKAHEAD = 2  # a worker starts a journey once it knows the next one, so fixture scopes end where pytest ends them
 MAX_DEPTH = 64  # items dealt to a worker ahead; fewer as the line shortens, so workers finish together
 GATHER_SECONDS = 0.002  # workers hold at least LOOKAHEAD items, so none waits for the controller meanwhile
@@ -375,22 +374,6 @@ class _Saved:
 
 def _raw_environ() -> Any:
     return getattr(os.environ, "_data", os.environ)
-
-
-def describe_status(status: int) -> str:
-    """A wait status in words: 'exit status 3' or 'signal 11 (SIGSEGV)'."""
-    if os.WIFSIGNALED(status):
-        return describe_signal(os.WTERMSIG(status))
-    return f"exit status {os.waitstatus_to_exitcode(status)}"
-
-
-def describe_signal(number: int) -> str:
-    """'signal 9 (SIGKILL)'."""
-    try:
-        name = signal.Signals(number).name
-    except ValueError:
-        name = "unknown"
-    return f"signal {number} ({name})"
 
 
 def _kill_group(pid: int) -> None:

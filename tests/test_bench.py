@@ -33,6 +33,7 @@ def test_every_benchmark_runs_in_smoke_mode(tmp_path: Path) -> None:
         "5. Memory",
         "6. /metrics under load",
         "7. Detection",
+        "8. A public suite",
     ):
         assert f"## {title}" in report
     assert "Skipped" not in report

@@ -1,0 +1,88 @@
+"""8. A public suite: packaging's own tests (12,680 quick ones) under the runner, against plain pytest and xdist.
+
+The sdist is fetched from the package index (pinned) with its test requirements installed beside it, and
+every command runs from its folder with its own strict configuration: `pytest` against
+`synthetic-monitor --once --workers 0`, and `pytest -n 2` (pytest-xdist) against `--workers 2`, in turn.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from bench.support import Section, median, spread
+
+SDIST = "packaging==26.4"
+TEST_REQUIREMENTS = ("pretend==1.0.9", "tomli_w==1.2.0")
+# test_version.py alone holds 51,524 of the 64,204 tests; the rest is "about 10,000 quick tests".
+SELECTION = ("--ignore=tests/test_version.py",)
+SMOKE_SELECTION = ("tests/test_tags.py",)
+PLAIN_LIMIT, XDIST_LIMIT = 1.10, 0.90
+
+
+def fetch(folder: Path) -> tuple[Path, dict[str, str]]:
+    """The unpacked sdist and the environment its tests need."""
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "download", "--no-deps", "--no-binary", ":all:", "-d", str(folder), SDIST], check=True)
+    deps = folder / "deps"
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(deps), *TEST_REQUIREMENTS], check=True)
+    (archive,) = folder.glob("*.tar.gz")
+    with tarfile.open(archive) as sdist:
+        sdist.extractall(folder, filter="data")
+    project = folder / archive.name.removesuffix(".tar.gz")
+    return project, {**os.environ, "PYTHONPATH": os.pathsep.join([str(deps), str(project / "src")])}
+
+
+def timed(argv: list[str], project: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return elapsed
+
+
+def run(smoke: bool) -> Section:
+    reps, selection = (1, SMOKE_SELECTION) if smoke else (3, SELECTION)
+    pytest = [sys.executable, "-m", "pytest", "-q", *selection]
+    runner = [sys.executable, "-m", "runner", "--once", "--journeys", ".", "--max-journeys", "100000", "--"]
+    pairs = [
+        ("pytest", pytest, [*runner[:-1], "--workers", "0", "--", *selection]),
+        ("pytest -n 2", [*pytest, "-n", "2"], [*runner[:-1], "--workers", "2", "--", *selection]),
+    ]
+    rows, ratios = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        project, env = fetch(Path(tmp))
+        for name, baseline, ours in pairs:
+            theirs_times, our_times = [], []
+            for _ in range(reps):  # in turn, so a drift of the machine's speed hits both alike
+                theirs_times.append(timed(baseline, project, env))
+                our_times.append(timed(ours, project, env))
+            ratio = median([o / t for o, t in zip(our_times, theirs_times, strict=True)])
+            ratios.append(ratio)
+            workers = "0" if name == "pytest" else "2"
+            rows.append([workers, name, spread(theirs_times, digits=2), spread(our_times, digits=2), f"{ratio:.2f}"])
+    verdicts = (
+        []
+        if smoke
+        else [
+            f"`--workers 0` against plain pytest: {ratios[0]:.2f} times its wall time (target: at most "
+            f"{PLAIN_LIMIT:.2f}): " + ("met" if ratios[0] <= PLAIN_LIMIT else "missed"),
+            f"`--workers 2` against `pytest -n 2`: {ratios[1]:.2f} times its wall time (target: at most "
+            f"{XDIST_LIMIT:.2f}): " + ("met" if ratios[1] <= XDIST_LIMIT else "missed"),
+        ]
+    )
+    return Section(
+        "8. A public suite",
+        f"The sdist of {SDIST}, its own tests minus `tests/test_version.py` (12,680 quick tests; all pass), run "
+        "from its folder with its own configuration (`filterwarnings = error`, `--strict-config`, "
+        "`-p no:legacypath -p no:tmpdir`, ...). Wall seconds of the whole command, start-up included, median "
+        f"(min-max) of {reps} runs taken in turn; the ratio is the median of the paired ratios.",
+        ["workers", "baseline", "baseline s", "runner --once s", "runner / baseline"],
+        rows,
+        verdicts,
+    )
