@@ -60,7 +60,7 @@ def test_untouched_options_give_no_notes() -> None:
 
 @pytest.mark.parametrize("dest", ["collectonly", "setupplan", "setuponly", "showfixtures", "markers", "looponfail"])
 def test_options_that_would_run_no_journey_are_refused(dest: str) -> None:
-    with pytest.raises(pytest.UsageError, match="^pytest option --[a-z-]+ cannot be used by the monitor: "):
+    with pytest.raises(pytest.UsageError, match=r"^pytest option --[a-z-]+ cannot be used by the monitor: "):
         options().apply(parsed(**{dest: True}))
 
 
