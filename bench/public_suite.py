@@ -19,8 +19,11 @@ from bench.support import Section, median, spread
 
 SDIST = "packaging==26.4"
 TEST_REQUIREMENTS = ("pretend==1.0.9", "tomli_w==1.2.0")
-# test_version.py alone holds 51,524 of the 64,204 tests; the rest is "about 10,000 quick tests".
-SELECTION = ("--ignore=tests/test_version.py",)
+# test_version.py alone holds 51,524 of the 64,204 tests; the rest is "about 10,000 quick tests". One test
+# passes only when the test before it in the same process cleared an lru_cache: it fails at random under
+# pytest -n 2 (and could under --workers 2), so it is left out of every run.
+ORDER_DEPENDENT = "tests/test_tags.py::TestSysTags::test_linux_use_manylinux_compatible"
+SELECTION = ("--ignore=tests/test_version.py", "--deselect", ORDER_DEPENDENT)
 SMOKE_SELECTION = ("tests/test_tags.py",)
 PLAIN_LIMIT, XDIST_LIMIT = 1.10, 0.90
 
@@ -78,10 +81,11 @@ def run(smoke: bool) -> Section:
     )
     return Section(
         "8. A public suite",
-        f"The sdist of {SDIST}, its own tests minus `tests/test_version.py` (12,680 quick tests; all pass), run "
-        "from its folder with its own configuration (`filterwarnings = error`, `--strict-config`, "
-        "`-p no:legacypath -p no:tmpdir`, ...). Wall seconds of the whole command, start-up included, median "
-        f"(min-max) of {reps} runs taken in turn; the ratio is the median of the paired ratios.",
+        f"The sdist of {SDIST}, its own tests minus `tests/test_version.py` and one order-dependent test "
+        "(12,678 quick tests; all pass), run from its folder with its own configuration (`filterwarnings = "
+        "error`, `--strict-config`, `-p no:legacypath -p no:tmpdir`, ...). Wall seconds of the whole command, "
+        f"start-up included, median (min-max) of {reps} runs taken in turn; the ratio is the median of the paired "
+        "ratios.",
         ["workers", "baseline", "baseline s", "runner --once s", "runner / baseline"],
         rows,
         verdicts,

@@ -19,6 +19,7 @@ import pytest
 from tests.compat.support import Run, differences, install_beside, pip, plain_pytest, require_index, runner_once
 
 pytestmark = pytest.mark.slow
+ORDER_DEPENDENT = "tests/test_tags.py::TestSysTags::test_linux_use_manylinux_compatible"
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,14 @@ class Suite:
 
 
 SUITES = {
-    # test_version.py alone holds 51,524 of packaging's 64,204 tests; the rest (12,680) keep CI short.
-    "packaging": Suite("packaging==26.4", ("pretend==1.0.9", "tomli_w==1.2.0"), ("--ignore=tests/test_version.py",)),
+    # test_version.py alone holds 51,524 of packaging's 64,204 tests; the rest (12,680) keep CI short. One test
+    # depends on the test run before it in the same process (an lru_cache it expects cleared), so it passes or
+    # fails by where pytest-xdist or the runner's workers deal it; it is left out of both runs.
+    "packaging": Suite(
+        "packaging==26.4",
+        ("pretend==1.0.9", "tomli_w==1.2.0"),
+        ("--ignore=tests/test_version.py", "--deselect", ORDER_DEPENDENT),
+    ),
     "click": Suite("click==8.5.1"),
 }
 
