@@ -16,7 +16,17 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import cycle_cost, detection, fidelity, memory, metrics_load, public_suite, scale, schedule_accuracy
+from bench import (
+    cycle_cost,
+    detection,
+    fidelity,
+    journey_features,
+    memory,
+    metrics_load,
+    public_suite,
+    scale,
+    schedule_accuracy,
+)
 from bench.support import Section
 from scripts.stack import REPO_ROOT
 
@@ -29,6 +39,7 @@ BENCHMARKS: dict[str, Callable[[bool], Section]] = {
     "metrics_load": metrics_load.run,
     "detection": detection.run,
     "public_suite": public_suite.run,
+    "journey_features": journey_features.run,
 }
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
+
+pytestmark = pytest.mark.labels(team="platform")
 
 
 def test_service_reports_itself_healthy(http: requests.Session, target_url: str) -> None:

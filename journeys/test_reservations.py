@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+import pytest
 import requests
+
+Step = Callable[[str], AbstractContextManager[None]]
+
+pytestmark = pytest.mark.labels(team="reservations")
 
 
 def test_user_can_make_a_reservation(http: requests.Session, target_url: str) -> None:
@@ -14,18 +22,22 @@ def test_user_can_make_a_reservation(http: requests.Session, target_url: str) ->
     http.delete(f"{target_url}/reservations/{reservation_id}")
 
 
-def test_guest_can_book_read_and_cancel_a_reservation(http: requests.Session, target_url: str) -> None:
+@pytest.mark.labels(severity="warning")
+def test_guest_can_book_read_and_cancel_a_reservation(http: requests.Session, target_url: str, step: Step) -> None:
     """A whole lifecycle: create, read back the same data, cancel, and the reservation is gone."""
     booking = {"username": "synthetic", "table": 4, "time": "19:30"}
-    created = http.post(f"{target_url}/reservations", json=booking)
-    assert created.status_code == 200, f"POST /reservations answered {created.status_code}"
-    url = f"{target_url}/reservations/{created.json()['id']}"
+    with step("book"):
+        created = http.post(f"{target_url}/reservations", json=booking)
+        assert created.status_code == 200, f"POST /reservations answered {created.status_code}"
+        url = f"{target_url}/reservations/{created.json()['id']}"
 
-    read = http.get(url)
-    assert read.status_code == 200, f"GET {url} answered {read.status_code}"
-    assert {key: read.json().get(key) for key in booking} == booking
+    with step("read back"):
+        read = http.get(url)
+        assert read.status_code == 200, f"GET {url} answered {read.status_code}"
+        assert {key: read.json().get(key) for key in booking} == booking
 
-    cancelled = http.delete(url)
-    assert cancelled.status_code == 204, f"DELETE {url} answered {cancelled.status_code}"
-    gone = http.get(url)
-    assert gone.status_code == 404, f"GET after DELETE answered {gone.status_code}, expected 404"
+    with step("cancel"):
+        cancelled = http.delete(url)
+        assert cancelled.status_code == 204, f"DELETE {url} answered {cancelled.status_code}"
+        gone = http.get(url)
+        assert gone.status_code == 404, f"GET after DELETE answered {gone.status_code}, expected 404"

@@ -54,7 +54,7 @@ def run_cycle(request: CycleRequest) -> None:
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.close(output)
-    options = Options(request.timeout_seconds, Path(request.temp_dir), request.collect_only)
+    options = Options(request.timeout_seconds, Path(request.temp_dir), request.collect_only, request.retries)
     recorder = Recorder(Path(request.journeys))
     pool = WorkerPool(
         request.workers, request.timeout_seconds, recorder, Path(request.heartbeat_path), request.max_journeys
@@ -80,6 +80,7 @@ def cycle_report(options: Options, recorder: Recorder, pool: WorkerPool) -> Cycl
         over_cap=pool.over_cap,
         fixtures=tuple(pool.fixtures),
         notes=tuple(options.notes),
+        labels=tuple(recorder.labels),
     )
 
 

@@ -27,6 +27,7 @@ MAX_WORKERS = 256
 MAX_HISTORY_RUNS = 10_000
 DEFAULT_MAX_JOURNEYS = 2000
 MAX_MAX_JOURNEYS = 1_000_000
+MAX_RETRIES = 10
 # From a 10 ms API call to a multi-second browser journey.
 DEFAULT_BUCKETS = (
     0.005,
@@ -68,6 +69,7 @@ class Settings:
     state_file: Path | None = None
     secret_env: tuple[str, ...] = ()
     max_journeys: int = DEFAULT_MAX_JOURNEYS
+    retries: int | None = None  # None: the pytest configuration's own --reruns, if any, applies
     pytest_args: tuple[str, ...] = ()
 
 
@@ -97,6 +99,12 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ),
     ("--state-file", "SYNTHETIC_STATE_FILE", "JSON file keeping the history across restarts (default: memory only)"),
     ("--secret-env", "SYNTHETIC_SECRET_ENV", "more variables whose values are masked, comma-separated"),
+    (
+        "--retries",
+        "SYNTHETIC_RETRIES",
+        "run a failed journey again up to N more times in the same cycle (default: the configuration's --reruns, "
+        "else 0)",
+    ),
     (
         "--max-journeys",
         "SYNTHETIC_MAX_JOURNEYS",
@@ -152,6 +160,7 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         state_file=setting("--state-file", "", _file_in_existing_folder),
         secret_env=setting("--secret-env", "", _names),
         max_journeys=setting("--max-journeys", str(DEFAULT_MAX_JOURNEYS), _max_journeys),
+        retries=setting("--retries", "", _retries),
         pytest_args=tuple(pytest_args),
     )
 
@@ -190,6 +199,12 @@ def _workers(value: str, source: str) -> int:
 
 def _max_journeys(value: str, source: str) -> int:
     return _whole(value, source, 1, MAX_MAX_JOURNEYS, f"a whole number of journeys from 1 to {MAX_MAX_JOURNEYS}")
+
+
+def _retries(value: str, source: str) -> int | None:
+    if not value:
+        return None
+    return _whole(value, source, 0, MAX_RETRIES, f"a whole number of retries from 0 to {MAX_RETRIES}")
 
 
 def _history(value: str, source: str) -> int:

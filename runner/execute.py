@@ -170,6 +170,7 @@ class Executor:
             collect_only=collect_only,
             temp_dir=str(workdir / "tmp"),
             max_journeys=settings.max_journeys,
+            retries=settings.retries,
         )
 
     def _wait(self, process: multiprocessing.process.BaseProcess, heartbeat: Path) -> tuple[bool, bool]:

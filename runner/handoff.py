@@ -38,6 +38,7 @@ class CycleRequest:
     collect_only: bool = False
     temp_dir: str = ""
     max_journeys: int | None = None
+    retries: int | None = None
 
 
 def start_cycle(request: CycleRequest) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import ConfigError
-from runner.report import CycleReport
+from runner.report import CycleReport, StepResult
 
 DEFAULT_HISTORY_RUNS = 50
 STATE_VERSION = 1
@@ -35,6 +35,7 @@ class Run:
     duration_seconds: float
     reason: str | None = None
     message: str = ""
+    flaky: bool = False  # passed on a retry; ``message`` is then the first attempt's failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class History:
         self.state_file = state_file
         self._runs: dict[str, deque[Run]] = {}
         self._failing_since: dict[str, float] = {}
+        self._last_steps: dict[str, tuple[StepResult, ...]] = {}  # the last run's only: bounded by MAX_STEPS
         self.last_cycle: CycleSummary | None = None
         self._lock = threading.Lock()
 
@@ -70,7 +72,11 @@ class History:
         with self._lock:
             for result in cycle.results:
                 runs = self._runs.setdefault(result.journey, deque(maxlen=self.max_runs))
-                runs.append(Run(finished_at, result.passed, result.duration_seconds, result.reason, result.message))
+                message = result.first_failure if result.flaky else result.message
+                runs.append(
+                    Run(finished_at, result.passed, result.duration_seconds, result.reason, message, result.flaky)
+                )
+                self._last_steps[result.journey] = result.steps
                 if result.passed:
                     self._failing_since.pop(result.journey, None)
                 else:
@@ -80,6 +86,7 @@ class History:
                 for journey in set(self._runs) - current:
                     del self._runs[journey]
                     self._failing_since.pop(journey, None)
+                    self._last_steps.pop(journey, None)
             failed = len(cycle.failed)
             self.last_cycle = CycleSummary(
                 finished_at,
@@ -107,7 +114,9 @@ class History:
 
     def _journey_json(self, name: str, runs: list[Run]) -> dict[str, Any]:
         last = runs[-1] if runs else None
-        state = "not yet run" if last is None else ("passing" if last.passed else "failing")
+        state = (
+            "not yet run" if last is None else ("failing" if not last.passed else "flaky" if last.flaky else "passing")
+        )
         return {
             "journey": name,
             "state": state,
@@ -116,8 +125,18 @@ class History:
             "failing_since": self._failing_since.get(name),
             "reason": last.reason if last else None,
             "message": last.message if last else "",
+            "steps": [
+                {"name": step.name, "seconds": step.seconds, "passed": step.passed}
+                for step in self._last_steps.get(name, ())
+            ],
             "history": [
-                {"at": r.at, "passed": r.passed, "duration_seconds": r.duration_seconds, "reason": r.reason}
+                {
+                    "at": r.at,
+                    "passed": r.passed,
+                    "flaky": r.flaky,
+                    "duration_seconds": r.duration_seconds,
+                    "reason": r.reason,
+                }
                 for r in runs
             ],
         }

@@ -24,19 +24,25 @@ RESULTS = ("success", "failure")
 DURATION_HELP = "Duration of one journey (setup + call + teardown, without wider fixtures) in seconds, by result."
 SUCCESS_HELP = "1 if the journey's last run passed, 0 if it failed."
 FAILURES_HELP = "Failed journey runs by reason: assertion, error, timeout or crash."
+STEP_HELP = "Duration of one step (a `with step(name):` block) of a journey in seconds, by result."
+FLAKY_HELP = "Cycles in which the journey failed, was retried and passed (a success for alerting, kept apart)."
+INFO_HELP = "1 for every journey, with the labels its @pytest.mark.labels gives it (team, severity, ...)."
 RUN_STATUSES = ("completed", "skipped", "error")
 
 
 class _Journey:
     """One journey's numbers: a histogram per result, failures per reason, the last run's success."""
 
-    __slots__ = ("buckets", "failures", "success", "sums")
+    __slots__ = ("buckets", "failures", "flaky", "labels", "steps", "success", "sums")
 
     def __init__(self, bucket_count: int) -> None:
         self.buckets = [[0] * bucket_count for _ in RESULTS]  # per bucket, not cumulative
         self.sums = [0.0 for _ in RESULTS]
         self.failures = dict.fromkeys(REASONS, 0)
         self.success: float | None = None
+        self.steps: dict[str, tuple[list[list[int]], list[float]]] = {}  # step -> (buckets, sums) per result
+        self.labels: dict[str, str] = {}
+        self.flaky = 0
 
 
 class JourneySeries:
@@ -69,8 +75,16 @@ class JourneySeries:
         with self._lock:
             return set(self._journeys)
 
+    def set_labels(self, collected: Iterable[str], labels: Iterable[tuple[str, Iterable[tuple[str, str]]]]) -> None:
+        """The labels of the journeys just collected (none for those not named); others keep theirs."""
+        given = {journey: dict(pairs) for journey, pairs in labels}
+        with self._lock:
+            for journey in collected:
+                if journey in self._journeys:
+                    self._journeys[journey].labels = given.get(journey, {})
+
     def observe(self, result: JourneyResult) -> None:
-        """One run of one journey."""
+        """One run of one journey, and of each step it ran."""
         with self._lock:
             state = self._journeys.setdefault(result.journey, _Journey(len(self.bounds)))
             index = 0 if result.passed else 1
@@ -79,27 +93,47 @@ class JourneySeries:
             state.success = 1.0 if result.passed else 0.0
             if result.reason is not None:
                 state.failures[result.reason] += 1
+            state.flaky += result.flaky
+            for step in result.steps:
+                buckets, sums = state.steps.setdefault(
+                    step.name, ([[0] * len(self.bounds) for _ in RESULTS], [0.0 for _ in RESULTS])
+                )
+                at = 0 if step.passed else 1
+                buckets[at][bisect_left(self.bounds, step.seconds)] += 1
+                sums[at] += step.seconds
 
     def describe(self) -> Iterator[Metric]:
         yield HistogramMetricFamily("synthetic_request_duration", DURATION_HELP, labels=["journey", "result"])
         yield GaugeMetricFamily("synthetic_journey_success", SUCCESS_HELP, labels=["journey"])
         yield CounterMetricFamily("synthetic_journey_failures", FAILURES_HELP, labels=["journey", "reason"])
+        yield HistogramMetricFamily("synthetic_step_duration", STEP_HELP, labels=["journey", "step", "result"])
+        yield GaugeMetricFamily("synthetic_journey_info", INFO_HELP)
+        yield CounterMetricFamily("synthetic_journey_flaky", FLAKY_HELP, labels=["journey"])
 
     def collect(self) -> Iterator[Metric]:
-        duration, success, failures = self.describe()
+        duration, success, failures, steps, info, flaky = self.describe()
         with self._lock:
             for journey, state in self._journeys.items():
                 for result, counts, total in zip(RESULTS, state.buckets, state.sums, strict=True):
-                    cumulative, running = [], 0
-                    for label, count in zip(self._labels, counts, strict=True):
-                        running += count
-                        cumulative.append((label, float(running)))
-                    duration.add_metric([journey, result], cumulative, total)  # type: ignore[attr-defined]
+                    duration.add_metric([journey, result], self._cumulative(counts), total)  # type: ignore[attr-defined]
                 for reason, count in state.failures.items():
                     failures.add_metric([journey, reason], count)  # type: ignore[attr-defined]
                 if state.success is not None:
                     success.add_metric([journey], state.success)  # type: ignore[attr-defined]
-        yield from (duration, success, failures)
+                for step, (buckets, sums) in state.steps.items():
+                    for result, counts, total in zip(RESULTS, buckets, sums, strict=True):
+                        labels = [journey, step, result]
+                        steps.add_metric(labels, self._cumulative(counts), total)  # type: ignore[attr-defined]
+                info.add_sample("synthetic_journey_info", {**state.labels, "journey": journey}, 1.0)
+                flaky.add_metric([journey], state.flaky)  # type: ignore[attr-defined]
+        yield from (duration, success, failures, steps, info, flaky)
+
+    def _cumulative(self, counts: list[int]) -> list[tuple[str, float]]:
+        cumulative, running = [], 0
+        for label, count in zip(self._labels, counts, strict=True):
+            running += count
+            cumulative.append((label, float(running)))
+        return cumulative
 
 
 class MonitorMetrics:
@@ -161,6 +195,11 @@ class MonitorMetrics:
         """Create both result series of each new journey at zero, so rate() is defined from the first scrape."""
         self.journey_series.add(journeys)
 
+    def add_collection(self, cycle: CycleReport) -> None:
+        """The journeys a collect-only pass found, with their labels."""
+        self.add_journeys(cycle.collected)
+        self.journey_series.set_labels(cycle.collected, cycle.labels)
+
     def forget_journeys_except(self, current: Iterable[str]) -> None:
         """Drop the series of journeys that are gone from a clean collection (deleted or renamed)."""
         self.journey_series.keep_only(set(current))
@@ -168,6 +207,7 @@ class MonitorMetrics:
     def record_cycle(self, cycle: CycleReport, finished_at: float, duration_seconds: float) -> None:
         """One observation per executed journey, then the cycle's own numbers."""
         self.add_journeys([*cycle.collected, *(result.journey for result in cycle.results)])
+        self.journey_series.set_labels(cycle.collected, cycle.labels)
         for result in cycle.results:
             self.journey_series.observe(result)
         for timing in cycle.fixtures:

@@ -68,11 +68,20 @@ class Monitor:
             self._log_suite_error(execution, "collection")
             return
         collected = self._parse(execution.report)
-        self.metrics.add_journeys(collected.collected)
+        self.metrics.add_collection(collected)
         self.history.add_journeys(collected.collected)
         self._publish()
         self._log_collection_errors(collected)
         self.log.info("journeys collected", journeys=len(collected.collected), path=str(self.settings.journeys))
+        retries = self.settings.retries or 0
+        worst = (retries + 1) * self.settings.timeout_seconds
+        if retries and worst > self.settings.interval_seconds:
+            self.log.warning(
+                "retries can make a cycle outlast the interval",
+                worst_case_seconds_per_journey=worst,
+                interval_seconds=self.settings.interval_seconds,
+                hint="a tick that finds a cycle running is skipped and counted in synthetic_runs_total",
+            )
 
     def attach_scheduler(self, grid_time: Callable[[int], float], alive: Callable[[], bool]) -> None:
         """The clock that calls on_tick: its grid (to log each cycle's start lag) and whether it still runs."""

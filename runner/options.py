@@ -54,6 +54,7 @@ class Options:
     timeout_seconds: float
     temp_dir: Path
     collect_only: bool = False
+    retries: int | None = None
     notes: list[str] = field(default_factory=list)
 
     @pytest.hookimpl(wrapper=True)
@@ -80,5 +81,7 @@ class Options:
         if hasattr(option, "timeout"):  # pytest-timeout, unless the configuration disabled it
             option.timeout = self.timeout_seconds
             option.timeout_method = "signal"  # type: ignore[attr-defined]
+        if self.retries is not None and hasattr(option, "reruns"):  # pytest-rerunfailures
+            option.reruns = self.retries  # a @pytest.mark.flaky(reruns=N) on a journey still wins
         if hasattr(option, "basetemp"):  # tmp_path and friends live in the cycle's folder, removed after it
             option.basetemp = str(self.temp_dir / "pytest")

@@ -29,8 +29,9 @@ th{background:#f6f8fa;font-weight:600;border-top:none}
 td:nth-child(2){width:45%}
 .state{font-weight:600;white-space:nowrap;border-radius:12px;padding:2px 10px;font-size:12px}
 .passing{background:#dafbe1;color:#116329}.failing{background:#ffebe9;color:#a40e26}
-.not-yet-run{background:#eaeef2;color:#57606a}
+.not-yet-run{background:#eaeef2;color:#57606a}.flaky{background:#fff8c5;color:#7d4e00}
 .journey{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all}
+ol.steps{margin:4px 0 0;padding-left:18px;font-size:12px;color:#555}li.step.failed{color:#b00020;font-weight:600}
 pre.message{white-space:pre-wrap;overflow-wrap:anywhere;margin:6px 0 0;padding:6px 8px;background:#fff8f8;
 border-left:3px solid #cf222e;
 font-size:12px;max-height:8em;overflow:auto}
@@ -98,16 +99,32 @@ def _row(journey: dict[str, Any], now: float) -> str:
     if state == "failing":
         text = f"{journey['reason']}: {journey['message']}" if journey.get("reason") else journey["message"]
         message = f'<pre class="message">{escape(text)}</pre>'
+    elif state == "flaky":
+        message = (
+            f'<pre class="message">passed on a retry; the first attempt failed: {escape(journey["message"])}</pre>'
+        )
     last_at, duration, since = journey["last_run_at"], journey["last_duration_seconds"], journey["failing_since"]
     return (
         f'<tr class="row-{state.replace(" ", "-")}">'
         f'<td><span class="state {state.replace(" ", "-")}">{escape(state)}</span></td>'
-        f'<td><div class="journey">{escape(journey["journey"])}</div>{message}</td>'
+        f'<td><div class="journey">{escape(journey["journey"])}</div>{_steps(journey.get("steps", []))}{message}</td>'
         f'<td class="when"{_title(last_at)}>{_ago(last_at, now) if last_at else "never"}</td>'
         f'<td class="num">{_milliseconds(duration) if duration is not None else ""}</td>'
         f'<td class="when"{_title(since)}>{_ago(since, now) if since else ""}</td>'
         f"<td>{_chart(journey['history'])}</td></tr>"
     )
+
+
+def _steps(steps: list[dict[str, Any]]) -> str:
+    """The last run's steps in order, each with its duration; the one that failed marked."""
+    if not steps:
+        return ""
+    items = "".join(
+        f'<li class="{"step" if step["passed"] else "step failed"}">{escape(step["name"])} '
+        f"{_milliseconds(step['seconds'])}{'' if step['passed'] else ' (failed)'}</li>"
+        for step in steps
+    )
+    return f'<ol class="steps">{items}</ol>'
 
 
 def _chart(history: list[dict[str, Any]]) -> str:

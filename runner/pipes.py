@@ -18,7 +18,8 @@ from typing import Any
 SHUTDOWN = -1
 STOP = -2
 RESULT = "result"  # (RESULT, index, outcome or None, fixture timings)
-LEAVE = "leave"  # (LEAVE,): the worker exits on purpose with nothing running
+LEAVE = "leave"  # (LEAVE, stop the session): the worker exits on purpose with nothing running
+ATTEMPT = "attempt"  # (ATTEMPT,): the running journey failed and starts again (a retry)
 READ_BYTES = 65536
 _HEADER = struct.Struct("!I")
 _INDEX = struct.Struct("!i")

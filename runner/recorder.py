@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from runner.plugin import FAILED_STEP_KEY, STEPS_KEY, journey_labels
 from runner.report import CollectionError, FixtureTiming, JourneyResult, collection_message, journey_id, journey_result
 from runner.report import node_prefix as _node_prefix
 
@@ -36,8 +37,10 @@ class Recorder:
             self.journeys = self.journeys.parent  # a single journey file: ids relative to its folder
         self.prefix = ""
         self.collected: list[str] = []
+        self.labels: list[tuple[str, tuple[tuple[str, str], ...]]] = []
         self.collection_errors: list[CollectionError] = []
         self._reports: list[pytest.TestReport] = []
+        self._earlier: list[list[pytest.TestReport]] = []  # attempts retried before the current one
         self._shared_seconds = 0.0
         self._fixtures: list[FixtureTiming] = []
         self._teardown_started: dict[int, float] = {}
@@ -56,6 +59,17 @@ class Recorder:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected = [journey_id(item.nodeid, self.prefix) for item in session.items]
+        self.labels = [
+            (journey, tuple(sorted(found.items())))
+            for journey, item in zip(self.collected, session.items, strict=True)
+            if (found := journey_labels(item))
+        ]
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        # pytest-rerunfailures starts every attempt with a logstart: what came before was a retried attempt.
+        if self._reports:
+            self._earlier.append(self._reports)
+            self._reports, self._shared_seconds = [], 0.0
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self._reports.append(report)
@@ -81,11 +95,15 @@ class Recorder:
         if started is not None:
             self._shared("teardown", fixturedef, time.perf_counter() - started)
 
-    def take(self, journey: str) -> tuple[JourneyResult | None, list[FixtureTiming]]:
+    def take(self, journey: str, item: pytest.Item) -> tuple[JourneyResult | None, list[FixtureTiming]]:
         """The result of the journey whose reports came in since the last call, and the shared fixture time."""
-        result = journey_result(journey, self._reports, self._shared_seconds)
+        steps = item.stash.get(STEPS_KEY, [])
+        failed_step = item.stash.get(FAILED_STEP_KEY, None)
+        result = journey_result(
+            journey, self._reports, self._shared_seconds, steps=steps, failed_step=failed_step, earlier=self._earlier
+        )
         fixtures = self._fixtures
-        self._reports, self._shared_seconds, self._fixtures = [], 0.0, []
+        self._reports, self._earlier, self._shared_seconds, self._fixtures = [], [], 0.0, []
         return result, fixtures
 
     def _shared(self, phase: str, fixturedef: pytest.FixtureDef[Any], seconds: float) -> None:

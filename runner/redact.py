@@ -53,7 +53,12 @@ class Redactor:
             cycle,
             collected=tuple(self.redact(journey) for journey in cycle.collected),
             results=tuple(
-                replace(result, journey=self.redact(result.journey), message=self.redact(result.message))
+                replace(
+                    result,
+                    journey=self.redact(result.journey),
+                    message=self.redact(result.message),
+                    first_failure=self.redact(result.first_failure),
+                )
                 for result in cycle.results
             ),
             collection_errors=tuple(

@@ -28,14 +28,31 @@ MESSAGE_CHARS = 2000
 
 
 @dataclass(frozen=True, slots=True)
+class StepResult:
+    """One ``with step(name):`` block of a journey run: how long it took and whether it ended normally."""
+
+    name: str
+    seconds: float
+    passed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class JourneyResult:
-    """One executed journey: pass or fail, how long it took, and why it failed."""
+    """One executed journey: pass or fail, how long it took, why it failed, and its steps."""
 
     journey: str
     passed: bool
     duration_seconds: float
     reason: str | None = None
     message: str = ""
+    steps: tuple[StepResult, ...] = ()
+    attempts: int = 1  # with retries: how many runs this cycle took
+    first_failure: str = ""  # with retries: the first attempt's failure message
+
+    @property
+    def flaky(self) -> bool:
+        """Passed, but only on a retry."""
+        return self.passed and self.attempts > 1
 
     @property
     def headline(self) -> str:
@@ -71,6 +88,7 @@ class CycleReport:
     over_cap: int = 0  # journeys collected beyond --max-journeys, not run
     fixtures: tuple[FixtureTiming, ...] = ()
     notes: tuple[str, ...] = ()  # pytest options the runner overrode, each said once in the log
+    labels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (journey, its labels) when it has any
 
     @property
     def failed(self) -> tuple[JourneyResult, ...]:
@@ -97,21 +115,42 @@ class PhaseReport(Protocol):
     def failed(self) -> bool: ...
 
 
-def journey_result(journey: str, reports: Sequence[PhaseReport], shared_seconds: float = 0.0) -> JourneyResult | None:
+def journey_result(
+    journey: str,
+    reports: Sequence[PhaseReport],
+    shared_seconds: float = 0.0,
+    *,
+    steps: Sequence[StepResult] = (),
+    failed_step: str | None = None,
+    earlier: Sequence[Sequence[PhaseReport]] = (),
+) -> JourneyResult | None:
     """A journey's phase reports as one result; None when they give no observation (skipped, xfailed).
 
     A failure in any phase fails the journey (the first one names the reason); a call that passed (or
     xpassed) is a success. ``shared_seconds``, time spent on fixtures wider than the journey, is not its own.
+    A failure inside a step starts with the step's name: ``step 'pay': AssertionError: card declined``.
+    ``reports`` are the recorded (last) attempt's; ``earlier`` the attempts before it, each failed and retried.
     """
+    attempts, first_failure = len(earlier) + 1, _retried_failure(earlier[0]) if earlier else ""
     duration = max(0.0, sum(report.duration for report in reports) - shared_seconds)
     for report in reports:
         if report.failed:
             message = failure_message(report.longrepr)
             reason = classify(report.when or "call", first_line(message))
-            return JourneyResult(journey, False, duration, reason, message)
+            if failed_step is not None and report.when == "call":
+                message = f"step {failed_step!r}: {message}"
+            return JourneyResult(journey, False, duration, reason, message, tuple(steps), attempts, first_failure)
     if any(report.when == "call" and report.passed for report in reports):
-        return JourneyResult(journey, True, duration)
+        return JourneyResult(journey, True, duration, None, "", tuple(steps), attempts, first_failure)
     return None
+
+
+def _retried_failure(attempt: Sequence[PhaseReport]) -> str:
+    """The failure message of an attempt that was retried (its failed phase reports outcome "rerun")."""
+    for report in attempt:
+        if getattr(report, "outcome", "") == "rerun" or report.failed:
+            return failure_message(report.longrepr)
+    return ""
 
 
 def failure_message(longrepr: object) -> str:

@@ -31,9 +31,9 @@ from typing import Any
 import pytest
 
 from runner.handoff import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, describe_status
-from runner.pipes import LEAVE, RESULT, SHUTDOWN, STOP, FrameReader, send, send_indices
+from runner.pipes import ATTEMPT, LEAVE, RESULT, SHUTDOWN, STOP, FrameReader, send, send_indices
 from runner.recorder import Recorder
-from runner.report import CRASH_PREFIX, KILLED_PREFIX, FixtureTiming, JourneyResult
+from runner.report import CRASH_PREFIX, KILLED_PREFIX, FixtureTiming, JourneyResult, StepResult
 
 LOOKAHEAD = 2  # a worker starts a journey once it knows the next one, so fixture scopes end where pytest ends them
 MAX_DEPTH = 64  # items dealt to a worker ahead; fewer as the line shortens, so workers finish together
@@ -83,6 +83,8 @@ class WorkerPool:
         self.over_cap = 0
         self.results: list[tuple[int, JourneyResult]] = []
         self.fixtures: list[FixtureTiming] = []
+        self.worker_results: int | None = None  # in a worker: where its messages go
+        self.starts = 0  # in a worker: starts of the running journey (more than one: retries)
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -92,6 +94,12 @@ class WorkerPool:
             del items[self.max_journeys :]
             self.over_cap = len(dropped)
             config.hook.pytest_deselected(items=dropped)
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        """In a worker: a journey started again is a retry, and its timeout starts again too."""
+        self.starts += 1
+        if self.worker_results is not None and self.starts > 1:
+            send(self.worker_results, (ATTEMPT,))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
@@ -115,6 +123,7 @@ class _Controller:
         self.maxfail = int(session.config.option.maxfail or 0)
         self.failures = 0
         self.stopping = False
+        self.lost: dict[int, tuple[int, str]] = {}  # item -> (attempts its worker died in, the first message)
 
     def run(self) -> None:
         shielded = {sig: signal.signal(sig, signal.SIG_IGN) for sig in SHIELDED_SIGNALS}
@@ -183,9 +192,16 @@ class _Controller:
             worker.assigned.remove(index)  # the first one: a worker runs its items in order
             worker.started = time.monotonic()
             if outcome is not None:
-                self._record(index, JourneyResult(self.ids[index], *outcome))
+                passed, seconds, reason, text, steps, attempts, first_failure = outcome
+                steps = tuple(StepResult(*step) for step in steps)
+                earlier, first = self.lost.pop(index, (0, ""))
+                attempts, first_failure = attempts + earlier, first or first_failure
+                result = JourneyResult(self.ids[index], passed, seconds, reason, text, steps, attempts, first_failure)
+                self._record(index, result)
             self.pool.fixtures.extend(FixtureTiming(*timing) for timing in fixtures)
             self._feed(worker)
+        elif message[0] == ATTEMPT:
+            worker.started = time.monotonic()  # a retry: the journey's timeout starts again
         elif message[0] == LEAVE:
             worker.leaving = True
             if message[1]:
@@ -215,22 +231,41 @@ class _Controller:
         os.close(worker.reader.fd)
         os.close(worker.tasks)
         del self.workers[worker.reader.fd]
+        retry = None
         if worker.assigned and not worker.leaving:
-            lost = self._lost(worker, status)
-            self._record(worker.assigned.popleft(), lost)
+            retry = self._lost(worker, status)
         if not self.stopping:
             # Items dealt to the dead worker but not started go back to the front of the line.
             self.pending.extendleft(reversed(worker.assigned))
+            if retry is not None:
+                self.pending.appendleft(retry)
             if self.pending and len(self.workers) < self.pool.workers:
                 self._spawn()
 
-    def _lost(self, worker: _Worker, status: int) -> JourneyResult:
-        journey = self.ids[worker.assigned[0]]
+    def _lost(self, worker: _Worker, status: int) -> int | None:
+        """Record the journey a dead worker was running; the item to run again if it has retries left."""
+        index = worker.assigned.popleft()
         if worker.killed_for_timeout:
-            text = f"{KILLED_PREFIX} of {self.pool.timeout_seconds:g}s and its process was killed"
-            return JourneyResult(journey, False, time.monotonic() - worker.started, "timeout", text)
-        text = f"{CRASH_PREFIX} ({describe_status(status)}) while it ran"
-        return JourneyResult(journey, False, time.monotonic() - worker.started, "crash", text)
+            reason, text = "timeout", f"{KILLED_PREFIX} of {self.pool.timeout_seconds:g}s and its process was killed"
+        else:
+            reason, text = "crash", f"{CRASH_PREFIX} ({describe_status(status)}) while it ran"
+        attempts, first = self.lost.pop(index, (0, ""))
+        attempts, first = attempts + 1, first or text
+        if attempts <= self._retries(index) and not self.stopping:
+            self.lost[index] = (attempts, first)
+            return index
+        seconds = time.monotonic() - worker.started
+        self._record(index, JourneyResult(self.ids[index], False, seconds, reason, text, (), attempts, first))
+        return None
+
+    def _retries(self, index: int) -> int:
+        """How often a journey may run again: pytest-rerunfailures' count for it (--retries, its marker)."""
+        config = self.session.config
+        if not config.pluginmanager.hasplugin("rerunfailures"):
+            return 0
+        import pytest_rerunfailures  # noqa: PLC0415  (only when a worker died, only where the plugin is active)
+
+        return int(pytest_rerunfailures.get_reruns_count(self.session.items[index]) or 0)
 
     def _kill_overdue(self) -> None:
         limit = self.pool.timeout_seconds + KILL_GRACE_SECONDS
@@ -271,6 +306,7 @@ class _Runner:
         # A journey that changes the working directory or the environment must not change them for the
         # journeys this worker runs after it.
         saved = _Saved.take()
+        self.pool.worker_results = self.results
         stop_session = False
         try:
             while not stop_session:
@@ -282,10 +318,11 @@ class _Runner:
                     break
                 index = self.queue.popleft()
                 nextitem = items[self.queue[0]] if self.queue else None
+                self.pool.starts = 0
                 self._run_one(index, nextitem)
                 if os.getpid() != pid:
                     os._exit(0)  # a journey forked and its child came back into this loop: it leaves quietly
-                result, fixtures = self.pool.recorder.take(ids[index])
+                result, fixtures = self.pool.recorder.take(ids[index], items[index])
                 send(self.results, (RESULT, index, _outcome(result), [_timing(f) for f in fixtures]))
                 saved.restore()
                 stop_session = bool(self.session.shouldfail or self.session.shouldstop)
@@ -304,9 +341,10 @@ class _Runner:
         try:
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
         except (KeyboardInterrupt, pytest.exit.Exception) as exc:
-            self.pool.recorder.take(item.nodeid)
+            self.pool.recorder.take(item.nodeid, item)
             message = f"{type(exc).__name__}: {exc} (the journey tried to stop the whole run)"
-            send(self.results, (RESULT, index, (False, time.perf_counter() - started, "error", message), []))
+            outcome = (False, time.perf_counter() - started, "error", message, (), 1, "")
+            send(self.results, (RESULT, index, outcome, []))
             send(self.results, (LEAVE, False))
             sys.stdout.flush()
             sys.stderr.flush()
@@ -344,7 +382,12 @@ def _isolate(controller: int) -> None:
 def _outcome(result: JourneyResult | None) -> tuple[Any, ...] | None:
     if result is None:
         return None
-    return (result.passed, result.duration_seconds, result.reason, result.message)
+    steps = tuple((step.name, step.seconds, step.passed) for step in result.steps)
+    return (result.passed, result.duration_seconds, result.reason, result.message, steps, *_retry_fields(result))
+
+
+def _retry_fields(result: JourneyResult) -> tuple[int, str]:
+    return (result.attempts, result.first_failure)
 
 
 def _timing(timing: FixtureTiming) -> tuple[str, str, str, float]:

@@ -34,6 +34,7 @@ def test_every_benchmark_runs_in_smoke_mode(tmp_path: Path) -> None:
         "6. /metrics under load",
         "7. Detection",
         "8. A public suite",
+        "9. What steps and retries cost",
     ):
         assert f"## {title}" in report
     assert "Skipped" not in report

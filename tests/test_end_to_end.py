@@ -97,7 +97,13 @@ def test_only_the_synthetic_alert_fires_on_400_401_and_both_fire_on_500(stack: d
         "test_reservations.py::test_user_can_make_a_reservation",
         "test_reservations.py::test_guest_can_book_read_and_cancel_a_reservation",
     }
-    assert firing[0]["labels"]["severity"] == "critical"
+    severities = {
+        "test_user_can_make_a_reservation": "critical",
+        "test_guest_can_book_read_and_cancel_a_reservation": "warning",
+    }
+    for alert in firing:  # from the journeys' @pytest.mark.labels, through synthetic_journey_info
+        assert alert["labels"]["severity"] == severities[alert["labels"]["journey"].split("::")[1]]
+        assert alert["labels"]["team"] == "reservations"
     assert "test_reservations.py::" in firing[0]["annotations"]["summary"]
 
     set_faults(stack["target"], {"status_codes": [500]})

@@ -56,3 +56,10 @@ def test_log_processor_masks_every_string_value() -> None:
         "message": f"token {MASK}",
         "count": 3,
     }
+
+
+def test_a_flaky_runs_first_failure_is_masked_too() -> None:
+    result = JourneyResult("j.py::t", True, 0.1, attempts=2, first_failure="401 for token tok-123456")
+    cycle = CycleReport(collected=("j.py::t",), results=(result,), collection_errors=())
+    (masked,) = Redactor.from_env(ENV).redact_cycle(cycle).results
+    assert masked.first_failure == f"401 for token {MASK}"
