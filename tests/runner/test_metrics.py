@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from runner.config import DEFAULT_BUCKETS
 from runner.metrics import MonitorMetrics
-from runner.report import CollectionError, CycleReport, JourneyResult
+from runner.report import CollectionError, CycleReport, FixtureTiming, JourneyResult, StepResult
 
 
 def new_metrics() -> MonitorMetrics:
@@ -108,6 +108,28 @@ def test_journeys_of_a_broken_file_keep_their_series() -> None:
     broken = CycleReport(("a.py::test_ok",), (), (CollectionError("a.py", "SyntaxError"),))
     metrics.record_cycle(broken, finished_at=2.0, duration_seconds=1.0)
     assert value(metrics, "synthetic_request_duration_count", journey="a.py::test_bad", result="failure") == 1
+
+
+def test_a_journeys_step_info_and_flaky_series_go_when_the_journey_goes() -> None:
+    metrics = new_metrics()
+    steps = (StepResult("log in", 0.1, True), StepResult("pay", 0.2, False))
+    rich = JourneyResult("pay.py::test_pay", True, 0.3, steps=steps, attempts=2, first_failure="declined")
+    labels = (("pay.py::test_pay", (("team", "payments"),)),)
+    metrics.record_cycle(CycleReport(("pay.py::test_pay",), (rich,), (), labels=labels), 1.0, 1.0)
+    text = generate_latest(metrics.registry).decode()
+    assert 'synthetic_step_duration_count{journey="pay.py::test_pay",result="failure",step="pay"} 1.0' in text
+    assert 'synthetic_journey_info{journey="pay.py::test_pay",team="payments"} 1.0' in text
+    assert 'synthetic_journey_flaky_total{journey="pay.py::test_pay"} 1.0' in text
+    metrics.record_cycle(CycleReport(("other.py::test_x",), (), ()), 2.0, 1.0)
+    assert "pay.py::test_pay" not in generate_latest(metrics.registry).decode()
+
+
+def test_shared_fixture_time_is_its_own_histogram() -> None:
+    metrics = new_metrics()
+    timing = FixtureTiming("browser", "session", "setup", 1.5)
+    metrics.record_cycle(CycleReport((), (), (), fixtures=(timing,)), 1.0, 1.0)
+    sample = 'synthetic_fixture_duration_sum{fixture="browser",phase="setup",scope="session"} 1.5'
+    assert sample in generate_latest(metrics.registry).decode()
 
 
 def test_no_created_series_when_disabled() -> None:
