@@ -17,9 +17,10 @@ from typing import Any
 
 SHUTDOWN = -1
 STOP = -2
+RETRY = -3  # followed by (reruns left, index): run a journey whose worker died, with that many reruns left
 RESULT = "result"  # (RESULT, index, outcome or None, fixture timings)
 LEAVE = "leave"  # (LEAVE, stop the session): the worker exits on purpose with nothing running
-ATTEMPT = "attempt"  # (ATTEMPT,): the running journey failed and starts again (a retry)
+ATTEMPT = "attempt"  # (ATTEMPT, failure message): the running journey failed and starts again (a retry)
 READ_BYTES = 65536
 _HEADER = struct.Struct("!I")
 _INDEX = struct.Struct("!i")

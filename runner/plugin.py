@@ -117,11 +117,7 @@ def http() -> Iterator[requests.Session]:
 def step(request: pytest.FixtureRequest) -> Callable[[str], AbstractContextManager[None]]:
     """``with step("pay"): ...`` times one step of the journey; a failure inside names the step."""
     item = request.node
-    # Set up again for every attempt of a retried journey: only the recorded attempt's steps are kept.
-    steps: list[StepResult] = []
-    item.stash[STEPS_KEY] = steps
-    if FAILED_STEP_KEY in item.stash:
-        del item.stash[FAILED_STEP_KEY]
+    steps = item.stash.setdefault(STEPS_KEY, [])  # emptied at every attempt's setup
 
     @contextmanager
     def timed(name: str) -> Iterator[None]:
@@ -162,6 +158,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Bad labels fail this journey alone, before it runs, naming the label and the rule."""
     if getattr(item, "execution_count", 1) > 1:
         _restart_timeout(item)
+    # Every attempt starts without steps: an attempt that fails before the step fixture is set up has none.
+    item.stash[STEPS_KEY] = []
+    if FAILED_STEP_KEY in item.stash:
+        del item.stash[FAILED_STEP_KEY]
     problem = labels_problem(item)
     if problem:
         pytest.fail(f"labels: {problem}", pytrace=False)

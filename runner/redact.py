@@ -58,6 +58,7 @@ class Redactor:
                     journey=self.redact(result.journey),
                     message=self.redact(result.message),
                     first_failure=self.redact(result.first_failure),
+                    steps=tuple(replace(step, name=self.redact(step.name)) for step in result.steps),
                 )
                 for result in cycle.results
             ),
@@ -66,6 +67,10 @@ class Redactor:
                 for error in cycle.collection_errors
             ),
             notes=tuple(self.redact(note) for note in cycle.notes),
+            labels=tuple(
+                (self.redact(journey), tuple((name, self.redact(value)) for name, value in pairs))
+                for journey, pairs in cycle.labels
+            ),
         )
 
     def log_processor(self, logger: object, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

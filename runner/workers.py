@@ -31,9 +31,9 @@ from typing import Any
 import pytest
 
 from runner.handoff import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, describe_status
-from runner.pipes import ATTEMPT, LEAVE, RESULT, SHUTDOWN, STOP, FrameReader, send, send_indices
+from runner.pipes import ATTEMPT, LEAVE, RESULT, RETRY, SHUTDOWN, STOP, FrameReader, send, send_indices
 from runner.recorder import Recorder
-from runner.report import CRASH_PREFIX, KILLED_PREFIX, FixtureTiming, JourneyResult, StepResult
+from runner.report import CRASH_PREFIX, KILLED_PREFIX, FixtureTiming, JourneyResult, StepResult, failure_message
 
 LOOKAHEAD = 2  # a worker starts a journey once it knows the next one, so fixture scopes end where pytest ends them
 MAX_DEPTH = 64  # items dealt to a worker ahead; fewer as the line shortens, so workers finish together
@@ -62,6 +62,7 @@ class _Worker:
     shutdown_sent: bool = False
     leaving: bool = False  # said it exits on purpose: what is still assigned was not started
     killed_for_timeout: bool = False
+    retried: list[str] = field(default_factory=list)  # failure messages of the running journey's retried attempts
 
 
 class WorkerPool:
@@ -84,7 +85,6 @@ class WorkerPool:
         self.results: list[tuple[int, JourneyResult]] = []
         self.fixtures: list[FixtureTiming] = []
         self.worker_results: int | None = None  # in a worker: where its messages go
-        self.starts = 0  # in a worker: starts of the running journey (more than one: retries)
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -95,11 +95,10 @@ class WorkerPool:
             self.over_cap = len(dropped)
             config.hook.pytest_deselected(items=dropped)
 
-    def pytest_runtest_logstart(self, nodeid: str) -> None:
-        """In a worker: a journey started again is a retry, and its timeout starts again too."""
-        self.starts += 1
-        if self.worker_results is not None and self.starts > 1:
-            send(self.worker_results, (ATTEMPT,))
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """In a worker: an attempt that pytest-rerunfailures retries ends here; the next one's timeout starts."""
+        if self.worker_results is not None and str(report.outcome) == "rerun":
+            send(self.worker_results, (ATTEMPT, failure_message(report.longrepr)))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
@@ -123,7 +122,8 @@ class _Controller:
         self.maxfail = int(session.config.option.maxfail or 0)
         self.failures = 0
         self.stopping = False
-        self.lost: dict[int, tuple[int, str]] = {}  # item -> (attempts its worker died in, the first message)
+        self.lost: dict[int, tuple[int, str]] = {}  # item -> (attempts used before its worker died, first message)
+        self.rerun_left: dict[int, int] = {}  # item to run again after its worker died -> reruns left for it
 
     def run(self) -> None:
         shielded = {sig: signal.signal(sig, signal.SIG_IGN) for sig in SHIELDED_SIGNALS}
@@ -149,9 +149,14 @@ class _Controller:
         result_read, result_write = os.pipe()
         inherited = [fd for worker in self.workers.values() for fd in (worker.tasks, worker.reader.fd)]
         controller = os.getpid()
-        with warnings.catch_warnings():  # Python 3.12+ warns about fork() when a journey's plugin left a thread
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        try:
+            with warnings.catch_warnings():  # Python 3.12+ warns about fork() when a plugin left a thread
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+        except OSError:
+            for fd in (task_read, task_write, result_read, result_write):
+                os.close(fd)
+            raise
         if pid == 0:  # the worker
             for fd in (task_write, result_read, *inherited):
                 os.close(fd)
@@ -167,7 +172,7 @@ class _Controller:
         self._feed(worker)
 
     def _feed(self, worker: _Worker) -> None:
-        if self.stopping:
+        if self.stopping or worker.shutdown_sent:
             return
         depth = max(LOOKAHEAD, min(MAX_DEPTH, len(self.pending) // (4 * self.pool.workers)))
         if len(worker.assigned) < max(LOOKAHEAD, depth // 2):
@@ -177,7 +182,7 @@ class _Controller:
                 worker.shutdown_sent = True
                 batch.append(SHUTDOWN)
             if batch:
-                send_indices(worker.tasks, batch)
+                send_indices(worker.tasks, self._with_retries(batch))
 
     def _read(self, worker: _Worker) -> None:
         worker.reader.fill()
@@ -190,7 +195,7 @@ class _Controller:
         if message[0] == RESULT:
             _, index, outcome, fixtures = message
             worker.assigned.remove(index)  # the first one: a worker runs its items in order
-            worker.started = time.monotonic()
+            worker.started, worker.retried = time.monotonic(), []
             if outcome is not None:
                 passed, seconds, reason, text, steps, attempts, first_failure = outcome
                 steps = tuple(StepResult(*step) for step in steps)
@@ -202,6 +207,7 @@ class _Controller:
             self._feed(worker)
         elif message[0] == ATTEMPT:
             worker.started = time.monotonic()  # a retry: the journey's timeout starts again
+            worker.retried.append(message[1])
         elif message[0] == LEAVE:
             worker.leaving = True
             if message[1]:
@@ -250,13 +256,25 @@ class _Controller:
         else:
             reason, text = "crash", f"{CRASH_PREFIX} ({describe_status(status)}) while it ran"
         attempts, first = self.lost.pop(index, (0, ""))
-        attempts, first = attempts + 1, first or text
-        if attempts <= self._retries(index) and not self.stopping:
+        attempts += len(worker.retried) + 1  # the retries its worker ran, and the attempt it died in
+        first = first or (worker.retried[0] if worker.retried else text)
+        left = self._retries(index) - attempts
+        if left >= 0 and not self.stopping:
             self.lost[index] = (attempts, first)
+            self.rerun_left[index] = left
             return index
         seconds = time.monotonic() - worker.started
         self._record(index, JourneyResult(self.ids[index], False, seconds, reason, text, (), attempts, first))
         return None
+
+    def _with_retries(self, batch: list[int]) -> list[int]:
+        """Indices as the worker reads them: a journey run again after its worker died carries its reruns left."""
+        out: list[int] = []
+        for index in batch:
+            if index in self.rerun_left:
+                out += [RETRY, self.rerun_left.pop(index)]
+            out.append(index)
+        return out
 
     def _retries(self, index: int) -> int:
         """How often a journey may run again: pytest-rerunfailures' count for it (--retries, its marker)."""
@@ -270,10 +288,14 @@ class _Controller:
     def _kill_overdue(self) -> None:
         limit = self.pool.timeout_seconds + KILL_GRACE_SECONDS
         now = time.monotonic()
-        for worker in self.workers.values():
+        for worker in list(self.workers.values()):
             if worker.assigned and not worker.killed_for_timeout and now - worker.started > limit:
-                worker.killed_for_timeout = True
-                _kill_group(worker.pid)
+                worker.reader.drain()  # a result that has just come in ends the overdue journey after all
+                for message in worker.reader.messages():
+                    self._handle(worker, message)
+                if worker.assigned and time.monotonic() - worker.started > limit:
+                    worker.killed_for_timeout = True
+                    _kill_group(worker.pid)
 
     def _beat(self) -> None:
         now = time.monotonic()
@@ -299,6 +321,8 @@ class _Runner:
         self.results = results
         self.queue: deque[int] = deque()
         self.shutdown = False
+        self.reruns_left: dict[int, int] = {}  # journeys run again after a worker died: their remaining reruns
+        self._retry: list[int] = []  # a RETRY announcement read so far, awaiting its numbers
 
     def run(self) -> None:
         pid = os.getpid()
@@ -310,15 +334,13 @@ class _Runner:
         stop_session = False
         try:
             while not stop_session:
-                if not self.shutdown:
-                    self._receive(block=False)  # a STOP may have come in
+                self._receive(block=False)  # a STOP may have come in, even after SHUTDOWN
                 while not self.shutdown and len(self.queue) < LOOKAHEAD:
                     self._receive(block=True)
                 if not self.queue:
                     break
                 index = self.queue.popleft()
                 nextitem = items[self.queue[0]] if self.queue else None
-                self.pool.starts = 0
                 self._run_one(index, nextitem)
                 if os.getpid() != pid:
                     os._exit(0)  # a journey forked and its child came back into this loop: it leaves quietly
@@ -326,9 +348,9 @@ class _Runner:
                 send(self.results, (RESULT, index, _outcome(result), [_timing(f) for f in fixtures]))
                 saved.restore()
                 stop_session = bool(self.session.shouldfail or self.session.shouldstop)
+            send(self.results, (LEAVE, stop_session))  # first: a teardown that crashes is no journey's
             with contextlib.suppress(Exception):
                 self.session._setupstate.teardown_exact(None)  # when stopped early, as pytest does at the end
-            send(self.results, (LEAVE, stop_session))
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -337,6 +359,8 @@ class _Runner:
     def _run_one(self, index: int, nextitem: pytest.Item | None) -> None:
         """Run one item; a journey that stops pytest itself fails alone, and this worker leaves."""
         item = self.session.items[index]
+        if index in self.reruns_left:  # the closest flaky marker wins in pytest-rerunfailures
+            item.add_marker(pytest.mark.flaky(reruns=self.reruns_left.pop(index)))
         started = time.perf_counter()
         try:
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
@@ -356,7 +380,14 @@ class _Runner:
         else:
             self.tasks.drain()
         for index in self.tasks.indices():
-            if index == STOP:
+            if self._retry or index == RETRY:
+                self._retry.append(index)
+                if len(self._retry) == 3:  # RETRY, reruns left, index
+                    _, left, retried = self._retry
+                    self._retry = []
+                    self.reruns_left[retried] = left
+                    self.queue.append(retried)
+            elif index == STOP:
                 self.queue.clear()
                 self.shutdown = True
             elif index == SHUTDOWN:

@@ -39,6 +39,12 @@ JOURNEYS = """
         if attempt("hang") == 1:
             time.sleep(30)
 
+    def test_fails_then_crashes_then_passes():
+        number = attempt("mixed")
+        assert number != 1, "first attempt fails"
+        if number == 2:
+            os._exit(5)
+
     def test_crashes_first_then_passes():
         if attempt("crash") == 1:
             os._exit(3)
@@ -74,6 +80,10 @@ def test_a_journey_that_passes_on_a_retry_is_a_flaky_success(tmp_path: Path) -> 
     assert (tmp_path / "counts" / "always").read_text() == "3"
     crash = results["test_crashes_first_then_passes"]
     assert (crash.passed, crash.attempts) == (True, 2) and "process died (exit status 3)" in crash.first_failure
+    mixed = results["test_fails_then_crashes_then_passes"]  # a death costs an attempt: 3 in all, not more
+    assert (mixed.passed, mixed.attempts) == (True, 3)
+    assert mixed.first_failure.startswith("AssertionError: first attempt fails")
+    assert (tmp_path / "counts" / "mixed").read_text() == "3"
     marker = results["test_marker_wins_over_retries"]
     assert (marker.passed, marker.attempts) == (False, 1)
 
@@ -84,6 +94,9 @@ def test_every_attempt_gets_the_whole_timeout(tmp_path: Path) -> None:
     assert (hang.passed, hang.attempts) == (True, 2), hang
     assert "Timeout" in hang.first_failure
     assert hang.duration_seconds < 1  # the passing attempt's own duration
+    mixed = next(result for result in report.results if result.journey.endswith("test_fails_then_crashes_then_passes"))
+    assert (mixed.passed, mixed.reason, mixed.attempts) == (False, "crash", 2)  # the budget was spent
+    assert mixed.first_failure.startswith("AssertionError: first attempt fails")
 
 
 def test_one_observation_and_one_failure_per_cycle_and_flaky_counted(tmp_path: Path) -> None:
