@@ -20,6 +20,7 @@ import requests  # noqa: F401  (preloaded: nearly every journey imports it)
 
 from runner.handoff import CycleRequest, write_report
 from runner.options import Options
+from runner.procs import PPID, stat_fields
 from runner.recorder import Recorder
 from runner.report import CycleReport
 from runner.workers import WorkerPool
@@ -103,15 +104,4 @@ def kill_orphans() -> None:
 
 
 def _children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name (field 2) may hold spaces and parentheses: the ppid is the 2nd field after the last ")".
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-            found.append(int(entry.name))
-    return found
+    return [pid for pid, fields in stat_fields() if int(fields[PPID]) == parent]

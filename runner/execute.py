@@ -36,6 +36,7 @@ from runner.handoff import (
     read_report,
     start_cycle,
 )
+from runner.procs import SESSION, STATE, stat_fields
 from runner.report import CycleReport
 
 OUTPUT_TAIL_LINES = 20
@@ -226,20 +227,8 @@ def _kill_group(process: multiprocessing.process.BaseProcess) -> None:
 
 
 def _session_members(sid: int) -> list[int]:
-    """The live processes whose session is ``sid`` (field 6 of /proc/PID/stat); zombies are already dead."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name (field 2) may hold spaces and parentheses: count fields after the last ")".
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[3]) == sid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
+    """The live processes whose session is ``sid``; zombies are already dead."""
+    return [pid for pid, fields in stat_fields() if int(fields[SESSION]) == sid and fields[STATE] != "Z"]
 
 
 def _tail(path: Path) -> str:
