@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client import CollectorRegistry, disable_created_metrics, push_to_gateway
 
 from runner import http, logs, summary
 from runner.config import Settings, parse_settings
@@ -31,6 +31,8 @@ from runner.scheduler import FixedRateScheduler
 STOP_JOIN_SECONDS = 3.0
 SWITCH_INTERVAL_SECONDS = 0.0005
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PUSH_JOB = "synthetic-monitor"
+PUSH_TIMEOUT_SECONDS = 10.0
 
 
 class _Stop(KeyboardInterrupt):
@@ -82,7 +84,21 @@ def run_once(monitor: Monitor) -> int:
             raise ConfigError(execution.usage_message)
         return EXIT_FAILED
     print(summary.render(cycle, time.monotonic() - started), flush=True)
+    if monitor.settings.pushgateway and not _push(monitor):
+        return EXIT_FAILED
     return EXIT_OK if cycle.results and not cycle.failed and not cycle.collection_errors else EXIT_FAILED
+
+
+def _push(monitor: Monitor) -> bool:
+    """Push the cycle's metrics to the Pushgateway; a failure is one line on stderr, never a traceback."""
+    url = monitor.settings.pushgateway
+    assert url is not None
+    try:
+        push_to_gateway(url, job=PUSH_JOB, registry=monitor.metrics.registry, timeout=PUSH_TIMEOUT_SECONDS)
+    except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
+        print(f"synthetic-monitor: error: could not push to the Pushgateway at {url}: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def serve(settings: Settings, monitor: Monitor) -> int:

@@ -64,6 +64,7 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     once: bool = False
     metrics_file: Path | None = None
+    pushgateway: str | None = None
     buckets: tuple[float, ...] = DEFAULT_BUCKETS
     history_runs: int = DEFAULT_HISTORY_RUNS
     state_file: Path | None = None
@@ -91,6 +92,11 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
         "worker processes running journeys in parallel; 0 runs them one by one",
     ),
     ("--metrics-file", "SYNTHETIC_METRICS_FILE", "also write the metrics to this file after each cycle"),
+    (
+        "--pushgateway",
+        "SYNTHETIC_PUSHGATEWAY",
+        "with --once: push the cycle's metrics to this Prometheus Pushgateway (job synthetic-monitor)",
+    ),
     ("--buckets", "SYNTHETIC_BUCKETS", "histogram bucket bounds in seconds, comma-separated"),
     (
         "--history",
@@ -146,7 +152,7 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         return convert(value, source)
 
     _reject_xdist(pytest_args)
-    return Settings(
+    settings = Settings(
         journeys=setting("--journeys", DEFAULT_JOURNEYS, _existing_path),
         interval_seconds=setting("--interval", str(DEFAULT_INTERVAL_SECONDS), _positive_seconds),
         timeout_seconds=setting("--timeout", str(DEFAULT_TIMEOUT_SECONDS), _positive_seconds),
@@ -155,6 +161,7 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         workers=setting("--workers", str(DEFAULT_WORKERS), _workers),
         once=bool(namespace["once"]),
         metrics_file=setting("--metrics-file", "", _file_in_existing_folder),
+        pushgateway=setting("--pushgateway", "", _url),
         buckets=setting("--buckets", ",".join(map(str, DEFAULT_BUCKETS)), _buckets),
         history_runs=setting("--history", str(DEFAULT_HISTORY_RUNS), _history),
         state_file=setting("--state-file", "", _file_in_existing_folder),
@@ -163,6 +170,9 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         retries=setting("--retries", "", _retries),
         pytest_args=tuple(pytest_args),
     )
+    if settings.pushgateway and not settings.once:
+        raise ConfigError("--pushgateway needs --once: a serving runner is scraped, a one-shot run pushes")
+    return settings
 
 
 def _fail(source: str, expected: str, value: str) -> NoReturn:
@@ -217,6 +227,15 @@ def _names(value: str, source: str) -> tuple[str, ...]:
         if not name.replace("_", "a").isalnum():
             _fail(source, "environment variable names separated by commas, e.g. DB_URL,SMTP_PASS", value)
     return names
+
+
+def _url(value: str, source: str) -> str | None:
+    if not value:
+        return None
+    scheme, _, rest = value.partition("://")
+    if scheme not in ("http", "https") or not rest or any(ch.isspace() for ch in value):
+        _fail(source, "an http:// or https:// URL such as http://127.0.0.1:9091", value)
+    return value.rstrip("/")
 
 
 def _host(value: str, source: str) -> str:
