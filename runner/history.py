@@ -114,9 +114,7 @@ class History:
 
     def _journey_json(self, name: str, runs: list[Run]) -> dict[str, Any]:
         last = runs[-1] if runs else None
-        state = (
-            "not yet run" if last is None else ("failing" if not last.passed else "flaky" if last.flaky else "passing")
-        )
+        state = _state(last)
         return {
             "journey": name,
             "state": state,
@@ -190,3 +188,12 @@ class History:
             self._runs = {name: deque(items, maxlen=self.max_runs) for name, items in runs.items()}
             self._failing_since = failing_since
             self.last_cycle = last_cycle
+
+
+def _state(last: Run | None) -> str:
+    """A journey's state from its last run: not yet run, failing, flaky (passed on a retry) or passing."""
+    if last is None:
+        return "not yet run"
+    if not last.passed:
+        return "failing"
+    return "flaky" if last.flaky else "passing"

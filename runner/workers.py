@@ -414,11 +414,15 @@ def _outcome(result: JourneyResult | None) -> tuple[Any, ...] | None:
     if result is None:
         return None
     steps = tuple((step.name, step.seconds, step.passed) for step in result.steps)
-    return (result.passed, result.duration_seconds, result.reason, result.message, steps, *_retry_fields(result))
-
-
-def _retry_fields(result: JourneyResult) -> tuple[int, str]:
-    return (result.attempts, result.first_failure)
+    return (
+        result.passed,
+        result.duration_seconds,
+        result.reason,
+        result.message,
+        steps,
+        result.attempts,
+        result.first_failure,
+    )
 
 
 def _timing(timing: FixtureTiming) -> tuple[str, str, str, float]:
