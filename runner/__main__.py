@@ -59,7 +59,14 @@ def _run(settings: Settings, executor: Executor) -> int:
     logs.configure(redactor=redactor)
     disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry()
-    metrics = MonitorMetrics(registry, settings.buckets, settings.interval_seconds, settings.timeout_seconds)
+    metrics = MonitorMetrics(
+        registry,
+        settings.buckets,
+        settings.interval_seconds,
+        settings.timeout_seconds,
+        shard=settings.shard,
+        location=settings.location,
+    )
     history = History(settings.history_runs, settings.state_file)
     try:
         history.load()
@@ -86,7 +93,8 @@ def run_once(monitor: Monitor) -> int:
     print(summary.render(cycle, time.monotonic() - started), flush=True)
     if monitor.settings.pushgateway and not _push(monitor):
         return EXIT_FAILED
-    return EXIT_OK if cycle.results and not cycle.failed and not cycle.collection_errors else EXIT_FAILED
+    ran = cycle.results or cycle.other_shards  # a shard that owns none of the journeys is healthy
+    return EXIT_OK if ran and not cycle.failed and not cycle.collection_errors else EXIT_FAILED
 
 
 def _push(monitor: Monitor) -> bool:
@@ -94,7 +102,11 @@ def _push(monitor: Monitor) -> bool:
     url = monitor.settings.pushgateway
     assert url is not None
     try:
-        push_to_gateway(url, job=PUSH_JOB, registry=monitor.metrics.registry, timeout=PUSH_TIMEOUT_SECONDS)
+        location = monitor.settings.location
+        grouping = {"location": location} if location is not None else None
+        push_to_gateway(
+            url, job=PUSH_JOB, registry=monitor.metrics.registry, grouping_key=grouping, timeout=PUSH_TIMEOUT_SECONDS
+        )
     except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
         print(f"synthetic-monitor: error: could not push to the Pushgateway at {url}: {exc}", file=sys.stderr)
         return False

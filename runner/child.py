@@ -58,7 +58,12 @@ def run_cycle(request: CycleRequest) -> None:
     options = Options(request.timeout_seconds, Path(request.temp_dir), request.collect_only, request.retries)
     recorder = Recorder(Path(request.journeys))
     pool = WorkerPool(
-        request.workers, request.timeout_seconds, recorder, Path(request.heartbeat_path), request.max_journeys
+        request.workers,
+        request.timeout_seconds,
+        recorder,
+        Path(request.heartbeat_path),
+        max_journeys=request.max_journeys,
+        shard=request.shard,
     )
     code = 1
     try:
@@ -79,6 +84,7 @@ def cycle_report(options: Options, recorder: Recorder, pool: WorkerPool) -> Cycl
         results=tuple(result for _, result in sorted(pool.results, key=lambda pair: pair[0])),
         collection_errors=tuple(recorder.collection_errors),
         over_cap=pool.over_cap,
+        other_shards=pool.other_shards,
         fixtures=tuple(pool.fixtures),
         notes=tuple(options.notes),
         labels=tuple(recorder.labels),

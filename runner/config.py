@@ -16,6 +16,8 @@ from typing import NoReturn, TypeVar
 
 from runner.errors import ConfigError
 from runner.history import DEFAULT_HISTORY_RUNS
+from runner.report import MAX_LABEL_VALUE_CHARS
+from runner.shard import EVERY_JOURNEY, Shard, parse_shard
 
 DEFAULT_JOURNEYS = "journeys"
 DEFAULT_INTERVAL_SECONDS = 30.0
@@ -71,6 +73,8 @@ class Settings:
     secret_env: tuple[str, ...] = ()
     max_journeys: int = DEFAULT_MAX_JOURNEYS
     retries: int | None = None  # None: the pytest configuration's own --reruns, if any, applies
+    shard: Shard = EVERY_JOURNEY
+    location: str | None = None
     pytest_args: tuple[str, ...] = ()
 
 
@@ -111,6 +115,12 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
         "run a failed journey again up to N more times in the same cycle (default: the configuration's --reruns, "
         "else 0)",
     ),
+    (
+        "--shard",
+        "SYNTHETIC_SHARD",
+        "run only shard K of N of the journeys, e.g. 2/3 (ordinal/N: K is the StatefulSet pod's ordinal + 1)",
+    ),
+    ("--location", "SYNTHETIC_LOCATION", "add the label location=NAME to every synthetic_* series"),
     (
         "--max-journeys",
         "SYNTHETIC_MAX_JOURNEYS",
@@ -168,6 +178,8 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         secret_env=setting("--secret-env", "", _names),
         max_journeys=setting("--max-journeys", str(DEFAULT_MAX_JOURNEYS), _max_journeys),
         retries=setting("--retries", "", _retries),
+        shard=setting("--shard", "1/1", lambda value, source: parse_shard(value, source, env)),
+        location=setting("--location", "", _location),
         pytest_args=tuple(pytest_args),
     )
     if settings.pushgateway and not settings.once:
@@ -236,6 +248,14 @@ def _url(value: str, source: str) -> str | None:
     if scheme not in ("http", "https") or not rest or any(ch.isspace() for ch in value):
         _fail(source, "an http:// or https:// URL such as http://127.0.0.1:9091", value)
     return value.rstrip("/")
+
+
+def _location(value: str, source: str) -> str | None:
+    if not value:
+        return None
+    if len(value) > MAX_LABEL_VALUE_CHARS or not value.isprintable():
+        _fail(source, f"a location name of printable characters, at most {MAX_LABEL_VALUE_CHARS} long", value)
+    return value
 
 
 def _host(value: str, source: str) -> str:

@@ -172,6 +172,7 @@ class Executor:
             temp_dir=str(workdir / "tmp"),
             max_journeys=settings.max_journeys,
             retries=settings.retries,
+            shard=settings.shard,
         )
 
     def _wait(self, process: multiprocessing.process.BaseProcess, heartbeat: Path) -> tuple[bool, bool]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.report import CycleReport
+from runner.shard import EVERY_JOURNEY, Shard
 
 HEARTBEAT_SECONDS = 0.5
 KILL_GRACE_SECONDS = 2.0
@@ -39,6 +40,7 @@ class CycleRequest:
     temp_dir: str = ""
     max_journeys: int | None = None
     retries: int | None = None
+    shard: Shard = EVERY_JOURNEY
 
 
 def start_cycle(request: CycleRequest) -> None:

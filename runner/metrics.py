@@ -19,6 +19,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.utils import floatToGoString
 
 from runner.report import REASONS, CycleReport, JourneyResult
+from runner.shard import EVERY_JOURNEY, Shard
 
 RESULTS = ("success", "failure")
 DURATION_HELP = "Duration of one journey (setup + call + teardown, without wider fixtures) in seconds, by result."
@@ -28,6 +29,7 @@ STEP_HELP = "Duration of one step (a `with step(name):` block) of a journey in s
 FLAKY_HELP = "Cycles in which the journey failed, was retried and passed (a success for alerting, kept apart)."
 INFO_HELP = "1 for every journey, with the labels its @pytest.mark.labels gives it (team, severity, ...)."
 RUN_STATUSES = ("completed", "skipped", "error")
+PREFIX = "synthetic_"
 
 
 class _Journey:
@@ -136,6 +138,23 @@ class JourneySeries:
         return cumulative
 
 
+class LocatedCollector:
+    """Every ``synthetic_*`` series of ``source``, with the label ``location`` added (other series as they are)."""
+
+    def __init__(self, source: CollectorRegistry, location: str) -> None:
+        self._source = source
+        self._location = location
+
+    def collect(self) -> Iterator[Metric]:
+        location = self._location
+        for family in self._source.collect():
+            if family.name.startswith(PREFIX):
+                family.samples = [
+                    sample._replace(labels={**sample.labels, "location": location}) for sample in family.samples
+                ]
+            yield family
+
+
 class MonitorMetrics:
     """Every metric the runner serves, in its own registry."""
 
@@ -145,8 +164,14 @@ class MonitorMetrics:
         buckets: Sequence[float],
         interval_seconds: float,
         timeout_seconds: float,
+        *,
+        shard: Shard = EVERY_JOURNEY,
+        location: str | None = None,
     ) -> None:
         self.registry = registry
+        if location is not None:  # the metrics go into a registry of their own, labelled on the way out
+            registry = CollectorRegistry()
+            self.registry.register(LocatedCollector(registry, location))
         self.journey_series = JourneySeries(buckets)
         registry.register(self.journey_series)
         self.runs = Counter(
@@ -186,6 +211,9 @@ class MonitorMetrics:
         Gauge("synthetic_journey_timeout_seconds", "Seconds one journey may take.", registry=registry).set(
             timeout_seconds
         )
+        Gauge(
+            "synthetic_shard_info", "1, with the shard (K/N of --shard) this runner runs.", ["shard"], registry=registry
+        ).labels(str(shard)).set(1)
         for status in RUN_STATUSES:
             self.runs.labels(status)
         # process_start_time_seconds lets alert rules tell "no cycle yet" from "no cycle for a long time".

@@ -155,6 +155,8 @@ class Monitor:
         return {
             "generated_at": time.time(),
             "interval_seconds": self.settings.interval_seconds,
+            "location": self.settings.location,
+            "shard": str(self.settings.shard),
             **self.history.as_json(),
         }
 

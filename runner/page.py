@@ -54,7 +54,7 @@ def render(results: dict[str, Any], interval_seconds: float, now: float | None =
 <style>{STYLE}</style></head>
 <body><main>
 <div class="banner {_banner_class(journeys)}" id="banner">{escape(_banner_text(journeys))}</div>
-<p class="meta">{_meta(results.get("last_cycle"), interval_seconds, now)}</p>
+<p class="meta">{_where(results)}{_meta(results.get("last_cycle"), interval_seconds, now)}</p>
 <table id="journeys"><thead><tr><th>State</th><th>Journey</th><th>Last run</th><th class="num">Duration</th>
 <th>Failing since</th><th>Recent runs</th></tr></thead>
 <tbody>
@@ -81,6 +81,16 @@ def _banner_class(journeys: list[dict[str, Any]]) -> str:
     if any(journey["state"] == "failing" for journey in journeys):
         return "bad"
     return "ok" if journeys and any(journey["state"] == "passing" for journey in journeys) else "unknown"
+
+
+def _where(results: dict[str, Any]) -> str:
+    """'From eu-west, shard 2/3. ' when the runner has a location or a shard; '' otherwise."""
+    parts = []
+    if results.get("location"):
+        parts.append(f"From {escape(results['location'])}")
+    if results.get("shard", "1/1") != "1/1":
+        parts.append(f"shard {escape(results['shard'])}")
+    return ", ".join(parts) + ". " if parts else ""
 
 
 def _meta(last: dict[str, Any] | None, interval_seconds: float, now: float) -> str:

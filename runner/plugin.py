@@ -27,14 +27,13 @@ from typing import Any
 import pytest
 import requests
 
-from runner.report import StepResult
+from runner.report import MAX_LABEL_VALUE_CHARS, StepResult
 
 DEFAULT_TARGET_URL = "http://127.0.0.1:8080"
 DEFAULT_HTTP_TIMEOUT_SECONDS = 5.0
 TARGET_URL_ENV_VARS = ("TARGET_URL", "RESERVATIONS_SERVICE_URL")
 MAX_STEPS = 20
 MAX_STEP_NAME_CHARS = 64
-MAX_LABEL_VALUE_CHARS = 128
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = frozenset({"journey", "result", "step", "reason", "le", "quantile", "job", "instance", "location"})
 STEPS_KEY = pytest.StashKey[list[StepResult]]()

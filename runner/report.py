@@ -25,6 +25,7 @@ PYTEST_TIMEOUT_MARK = "from pytest-timeout"
 REASONS = ("assertion", "error", "timeout", "crash")
 MESSAGE_LINES = 6
 MESSAGE_CHARS = 2000
+MAX_LABEL_VALUE_CHARS = 128  # a journey label's value, and --location
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ class CycleReport:
     results: tuple[JourneyResult, ...]
     collection_errors: tuple[CollectionError, ...]
     over_cap: int = 0  # journeys collected beyond --max-journeys, not run
+    other_shards: int = 0  # journeys collected that belong to other shards (--shard), not run here
     fixtures: tuple[FixtureTiming, ...] = ()
     notes: tuple[str, ...] = ()  # pytest options the runner overrode, each said once in the log
     labels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (journey, its labels) when it has any

@@ -33,7 +33,16 @@ import pytest
 from runner.handoff import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, describe_status
 from runner.pipes import ATTEMPT, LEAVE, RESULT, RETRY, SHUTDOWN, STOP, FrameReader, send, send_indices
 from runner.recorder import Recorder
-from runner.report import CRASH_PREFIX, KILLED_PREFIX, FixtureTiming, JourneyResult, StepResult, failure_message
+from runner.report import (
+    CRASH_PREFIX,
+    KILLED_PREFIX,
+    FixtureTiming,
+    JourneyResult,
+    StepResult,
+    failure_message,
+    journey_id,
+)
+from runner.shard import EVERY_JOURNEY, Shard
 
 LOOKAHEAD = 2  # a worker starts a journey once it knows the next one, so fixture scopes end where pytest ends them
 MAX_DEPTH = 64  # items dealt to a worker ahead; fewer as the line shortens, so workers finish together
@@ -74,21 +83,34 @@ class WorkerPool:
         timeout_seconds: float,
         recorder: Recorder,
         heartbeat: Path | None = None,
+        *,
         max_journeys: int | None = None,
+        shard: Shard = EVERY_JOURNEY,
     ) -> None:
         self.workers = max(1, workers)
         self.timeout_seconds = timeout_seconds
         self.recorder = recorder
         self.heartbeat = heartbeat
         self.max_journeys = max_journeys
+        self.shard = shard
         self.over_cap = 0
+        self.other_shards = 0
         self.results: list[tuple[int, JourneyResult]] = []
         self.fixtures: list[FixtureTiming] = []
         self.worker_results: int | None = None  # in a worker: where its messages go
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        """Run at most ``max_journeys``; the rest are deselected (no series) and counted in the report."""
+        """Run this shard's journeys, at most ``max_journeys``; the rest are deselected (no series) and counted."""
+        if self.shard.count > 1:
+            mine: list[pytest.Item] = []
+            others: list[pytest.Item] = []
+            for item in items:
+                (mine if self.shard.owns(journey_id(item.nodeid, self.recorder.prefix)) else others).append(item)
+            items[:] = mine
+            self.other_shards = len(others)
+            if others:
+                config.hook.pytest_deselected(items=others)
         if self.max_journeys is not None and len(items) > self.max_journeys:
             dropped = items[self.max_journeys :]
             del items[self.max_journeys :]

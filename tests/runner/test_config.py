@@ -34,6 +34,13 @@ def test_option_beats_environment(journeys: str) -> None:
     assert settings.interval_seconds == 2.0
 
 
+def test_shard_and_location_come_from_the_environment_too(journeys: str) -> None:
+    settings = parse_settings(["--journeys", journeys], {"SYNTHETIC_SHARD": "2/5", "SYNTHETIC_LOCATION": "eu-west"})
+    assert (str(settings.shard), settings.location) == ("2/5", "eu-west")
+    assert (str(parse_settings(["--journeys", journeys], {}).shard), settings.location) == ("1/1", "eu-west")
+    assert parse_settings(["--journeys", journeys], {}).location is None
+
+
 def test_arguments_after_double_dash_go_to_pytest(journeys: str) -> None:
     settings = parse_settings(["--journeys", journeys, "--", "-m", "critical", "-k", "login"], {})
     assert settings.pytest_args == ("-m", "critical", "-k", "login")
@@ -58,6 +65,10 @@ def test_arguments_after_double_dash_go_to_pytest(journeys: str) -> None:
         (["--frobnicate"], {}, "unrecognized arguments: --frobnicate"),
         (["--", "-n", "4"], {}, "use the runner's --workers N instead"),
         (["--", "--numprocesses=4"], {}, "use the runner's --workers N instead"),
+        (["--shard", "0/3"], {}, "--shard must be K/N with 1 <= K <= N"),
+        ([], {"SYNTHETIC_SHARD": "4/3"}, "--shard (from env SYNTHETIC_SHARD) must be K/N"),
+        (["--location", "x" * 129], {}, "--location must be a location name of printable characters, at most 128"),
+        (["--location", "eu\nwest"], {}, "--location must be a location name"),
     ],
 )
 def test_bad_values_name_the_option_and_the_value(

@@ -20,7 +20,9 @@ JOURNEY = "def test_guest_can_browse():\n    pass\n"
 def pushgateway(tmp_path: Path) -> Iterator[str]:
     binary = require_binary("prometheus-pushgateway", "prometheus-pushgateway")
     port = free_port()
-    process: RunningProcess = start([binary, f"--web.listen-address=127.0.0.1:{port}"], tmp_path / "pushgateway.log")
+    # Debian's build persists to /var/lib/prometheus by default: every test would see earlier tests' pushes.
+    argv = [binary, f"--web.listen-address=127.0.0.1:{port}", f"--persistence.file={tmp_path / 'pushgateway.data'}"]
+    process: RunningProcess = start(argv, tmp_path / "pushgateway.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _up(url), 30, "the Pushgateway to listen")
@@ -54,6 +56,20 @@ def test_a_once_cycle_is_pushed_under_the_monitors_job(tmp_path: Path, pushgatew
     }
     labels = {"job": "synthetic-monitor", "instance": "", "journey": "test_browse.py::test_guest_can_browse"}
     assert samples[("synthetic_request_duration_count", frozenset({**labels, "result": "success"}.items()))] == 1
+
+
+def test_each_location_pushes_to_its_own_group_and_neither_replaces_the_other(tmp_path: Path, pushgateway: str) -> None:
+    for location in ("eu-west", "us-east"):
+        done = once(tmp_path, "--pushgateway", pushgateway, "--location", location)
+        assert done.returncode == 0, done.stdout + done.stderr
+    groups = requests.get(f"{pushgateway}/api/v1/metrics", timeout=5).json()["data"]
+    assert sorted(group["labels"].get("location", "") for group in groups) == ["eu-west", "us-east"], groups
+    text = requests.get(f"{pushgateway}/metrics", timeout=5).text
+    for location in ("eu-west", "us-east"):
+        assert (
+            f'synthetic_runs_total{{instance="",job="synthetic-monitor",location="{location}",status="completed"}} 1'
+            in text
+        )
 
 
 def test_a_push_that_fails_is_one_line_and_exit_1(tmp_path: Path) -> None:
