@@ -1,0 +1,1 @@
+"""Tests of deploy/: the Kubernetes manifests, built and validated without a cluster."""
