@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 from types import FrameType
 
 from waitress.server import create_server
 
+from target_service import logs
 from target_service.app import ServiceConfig, create_app
 from target_service.faults import PRESETS
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_THREADS = 16
-
-logger = logging.getLogger("target_service")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,7 +55,7 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Start the service and serve until SIGINT or SIGTERM."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure(sys.stdout)
     app = create_app(ServiceConfig.from_env(PRESETS[args.faults]))
     try:
         server = create_server(app, host=args.host, port=args.port, threads=DEFAULT_THREADS)
@@ -67,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     # The address line is what scripts and tests wait for; with --port 0 it carries the port picked.
     print(f"Reservations Service listening on http://{args.host}:{bound_port(server, args.port)}", flush=True)
-    logger.info("faults=%s", args.faults)
+    logs.get_logger("target_service").info("serving", faults=args.faults, threads=DEFAULT_THREADS)
     try:
         server.run()
     except KeyboardInterrupt:

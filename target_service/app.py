@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from werkzeug.exceptions import HTTPException
 
 from target_service.faults import SEED_FAULTS, FaultError, FaultInjector, FaultSettings
-from target_service.metrics import instrument
+from target_service.metrics import exposition, instrument
 from target_service.store import DEFAULT_MAX_RESERVATIONS, ReservationStore
 
 MAX_BODY_BYTES = 64 * 1024
@@ -103,7 +103,8 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        encoder, content_type = exposition(request.headers.get("Accept", ""))
+        return Response(encoder(registry), content_type=content_type, headers={"Vary": "Accept"})
 
     @app.get("/admin/faults")
     @admin_guard

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import requests
 
 from tests.conftest import StartTarget
-from tests.processes import REPO_ROOT, free_port, set_faults
+from tests.processes import REPO_ROOT, free_port, set_faults, start_target
+from tests.target_service.test_tracecontext import SPAN_ID, TRACE_ID
 
 
 def run_journeys(target_url: str, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -111,3 +114,36 @@ def test_port_in_use_exits_2_naming_the_address(target: str) -> None:
     )
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_a_failed_requests_trace_id_is_in_the_services_log_line_for_that_request(tmp_path: Path) -> None:
+    process, url = start_target(tmp_path, "--faults", "none")
+    try:
+        ok_trace = "1" * 32
+        requests.get(f"{url}/healthz", headers={"traceparent": f"00-{ok_trace}-{SPAN_ID}-01"}, timeout=5)
+        set_faults(url, {"error_rate": 1, "status_codes": [500]})
+        response = requests.post(
+            f"{url}/reservations",
+            json={"username": "synthetic"},
+            headers={"traceparent": f"00-{TRACE_ID}-{SPAN_ID}-01"},
+            timeout=5,
+        )
+        assert response.status_code == 500
+        found = process.wait_for_output(rf'\{{[^\n]*"trace_id": "{TRACE_ID}"[^\n]*\}}', timeout=10)
+        line = json.loads(found.group(0))
+        assert {key: line[key] for key in ("event", "logger", "method", "path", "status", "span_id")} == {
+            "event": "request",
+            "logger": "target_service.access",
+            "method": "POST",
+            "path": "/reservations",
+            "status": 500,
+            "span_id": SPAN_ID,
+        }
+        output = process.output()
+        assert output.count(TRACE_ID) == 1 and output.count(ok_trace) == 1
+    finally:
+        process.stop()
+    # Every line but the address banner is one JSON object: one a request, with a trace_id key even when null.
+    lines = [json.loads(text) for text in output.splitlines() if not text.startswith("Reservations Service listening")]
+    requests_logged = [line for line in lines if line["event"] == "request"]
+    assert [line["trace_id"] for line in requests_logged] == [ok_trace, None, TRACE_ID]
