@@ -18,7 +18,7 @@ from types import FrameType
 
 from prometheus_client import CollectorRegistry, disable_created_metrics, push_to_gateway
 
-from runner import http, logs, summary
+from runner import access, http, logs, summary
 from runner.config import Settings, parse_settings
 from runner.errors import ConfigError
 from runner.execute import Executor
@@ -27,6 +27,7 @@ from runner.metrics import MonitorMetrics
 from runner.monitor import Monitor
 from runner.redact import Redactor
 from runner.scheduler import FixedRateScheduler
+from runner.web_config import tls_context
 
 STOP_JOIN_SECONDS = 3.0
 SWITCH_INTERVAL_SECONDS = 0.0005
@@ -36,7 +37,7 @@ PUSH_TIMEOUT_SECONDS = 10.0
 
 
 class _Stop(KeyboardInterrupt):
-    """Raised in the main thread by SIGTERM/SIGINT; waitress ends its loop on a KeyboardInterrupt."""
+    """Raised in the main thread by SIGTERM/SIGINT; the server ends its loop on a KeyboardInterrupt."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -119,8 +120,8 @@ def serve(settings: Settings, monitor: Monitor) -> int:
     # more often than every 5 ms so /metrics stays quick meanwhile (measured in docs/benchmarks.md).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     routes = http.status_routes(monitor.results, settings.interval_seconds)
-    app = http.make_app(monitor.exposition.wsgi, monitor.health, routes)
-    server = http.bind(app, settings.host, settings.port)
+    app = access.guard(http.make_app(monitor.exposition.wsgi, monitor.health, routes), settings.web_config)
+    server = http.bind(app, settings.host, settings.port, tls_context(settings.web_config))
     stop = threading.Event()
     threads: list[threading.Thread] = []
     _on_stop_signals(_raise_stop)
@@ -135,11 +136,11 @@ def serve(settings: Settings, monitor: Monitor) -> int:
         monitor.attach_scheduler(scheduler.grid_time, threads[0].is_alive)
         for thread in threads:
             thread.start()
-        port = http.bound_port(server, settings.port)
+        port = server.port
         monitor.log.info(
             "monitor started",
-            url=f"http://{settings.host}:{port}",
-            metrics=f"http://{settings.host}:{port}/metrics",
+            url=f"{server.scheme}://{settings.host}:{port}",
+            metrics=f"{server.scheme}://{settings.host}:{port}/metrics",
             interval_seconds=settings.interval_seconds,
             workers=settings.workers,
         )

@@ -18,6 +18,7 @@ from runner.errors import ConfigError
 from runner.history import DEFAULT_HISTORY_RUNS
 from runner.report import MAX_LABEL_VALUE_CHARS
 from runner.shard import EVERY_JOURNEY, Shard, parse_shard
+from runner.web_config import WebConfig, load_web_config
 
 DEFAULT_JOURNEYS = "journeys"
 DEFAULT_INTERVAL_SECONDS = 30.0
@@ -75,6 +76,7 @@ class Settings:
     retries: int | None = None  # None: the pytest configuration's own --reruns, if any, applies
     shard: Shard = EVERY_JOURNEY
     location: str | None = None
+    web_config: WebConfig | None = None  # TLS and basic auth of the HTTP server; None: plain and open
     pytest_args: tuple[str, ...] = ()
 
 
@@ -121,6 +123,11 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
         "run only shard K of N of the journeys, e.g. 2/3 (ordinal/N: K is the StatefulSet pod's ordinal + 1)",
     ),
     ("--location", "SYNTHETIC_LOCATION", "add the label location=NAME to every synthetic_* series"),
+    (
+        "--web-config",
+        "SYNTHETIC_WEB_CONFIG",
+        "Prometheus exporter web configuration file (TLS, basic auth) for every endpoint but /healthz",
+    ),
     (
         "--max-journeys",
         "SYNTHETIC_MAX_JOURNEYS",
@@ -180,6 +187,7 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         retries=setting("--retries", "", _retries),
         shard=setting("--shard", "1/1", lambda value, source: parse_shard(value, source, env)),
         location=setting("--location", "", _location),
+        web_config=setting("--web-config", "", load_web_config),
         pytest_args=tuple(pytest_args),
     )
     if settings.pushgateway and not settings.once:

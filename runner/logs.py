@@ -1,6 +1,6 @@
 """Structured logs through structlog: JSON lines when stdout is not a terminal, readable lines when it is.
 
-Everything goes through one ``logging`` handler, the runner's own events and those of libraries (waitress
+Everything goes through one ``logging`` handler, the runner's own events and those of libraries (cheroot
 warns through ``logging`` under load): one lock and one write per record, so two records never share a
 line, and library records get the same JSON, timestamp and secret masking.
 """
@@ -15,7 +15,7 @@ import structlog
 
 from runner.redact import Redactor
 
-LIBRARY_LEVEL = logging.WARNING  # waitress's INFO lines ("Serving on ...") repeat what the runner says
+LIBRARY_LEVEL = logging.WARNING  # the HTTP server's INFO lines repeat what the runner says
 
 
 def configure(stream: TextIO = sys.stdout, redactor: Redactor | None = None) -> None:
@@ -46,7 +46,7 @@ def configure(stream: TextIO = sys.stdout, redactor: Redactor | None = None) -> 
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.INFO)
-    logging.getLogger("waitress").setLevel(LIBRARY_LEVEL)
+    logging.getLogger("cheroot").setLevel(LIBRARY_LEVEL)
 
 
 def get_logger(name: str) -> Any:
