@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import (
+    browser_cost,
     cycle_cost,
     detection,
     fidelity,
@@ -40,6 +41,7 @@ BENCHMARKS: dict[str, Callable[[bool], Section]] = {
     "detection": detection.run,
     "public_suite": public_suite.run,
     "journey_features": journey_features.run,
+    "browser_cost": browser_cost.run,
 }
 
 

@@ -19,6 +19,7 @@ from types import FrameType
 from prometheus_client import CollectorRegistry, disable_created_metrics, push_to_gateway
 
 from runner import access, http, logs, summary
+from runner.artifacts import URL_PREFIX, ArtifactStore, wsgi_app
 from runner.config import Settings, parse_settings
 from runner.errors import ConfigError
 from runner.execute import Executor
@@ -47,15 +48,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"synthetic-monitor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    executor = Executor(settings)
+    try:
+        artifacts = ArtifactStore.open(settings.state_file, settings.artifacts_max_bytes)
+    except OSError as exc:
+        print(
+            f"synthetic-monitor: error: cannot make the folder for browser journeys' screenshots: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    executor = Executor(settings, artifacts.incoming)
     executor.start()  # the forkserver imports pytest and warms up its plugins while the runner sets itself up
     try:
-        return _run(settings, executor)
+        return _run(settings, executor, artifacts)
     finally:
         executor.close()
+        artifacts.close()  # nothing stays behind, unless it is kept beside --state-file
 
 
-def _run(settings: Settings, executor: Executor) -> int:
+def _run(settings: Settings, executor: Executor, artifacts: ArtifactStore) -> int:
     redactor = Redactor.from_env(os.environ, settings.secret_env)
     logs.configure(redactor=redactor)
     disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -71,7 +81,7 @@ def _run(settings: Settings, executor: Executor) -> int:
     history = History(settings.history_runs, settings.state_file)
     try:
         history.load()
-        monitor = Monitor(settings, metrics, executor, history, redactor)
+        monitor = Monitor(settings, metrics, executor, history, redactor, artifacts=artifacts)
         return run_once(monitor) if settings.once else serve(settings, monitor)
     except ConfigError as exc:
         print(f"synthetic-monitor: error: {exc}", file=sys.stderr)
@@ -120,6 +130,8 @@ def serve(settings: Settings, monitor: Monitor) -> int:
     # more often than every 5 ms so /metrics stays quick meanwhile (measured in docs/benchmarks.md).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     routes = http.status_routes(monitor.results, settings.interval_seconds)
+    if monitor.artifacts is not None:
+        routes[URL_PREFIX] = wsgi_app(monitor.artifacts)  # a prefix: /artifacts/<name>
     app = access.guard(http.make_app(monitor.exposition.wsgi, monitor.health, routes), settings.web_config)
     server = http.bind(app, settings.host, settings.port, tls_context(settings.web_config))
     stop = threading.Event()

@@ -55,7 +55,13 @@ def run_cycle(request: CycleRequest) -> None:
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.close(output)
-    options = Options(request.timeout_seconds, Path(request.temp_dir), request.collect_only, request.retries)
+    options = Options(
+        request.timeout_seconds,
+        Path(request.temp_dir),
+        request.collect_only,
+        request.retries,
+        artifacts_dir=Path(request.artifacts_dir) if request.artifacts_dir else None,
+    )
     recorder = Recorder(Path(request.journeys))
     pool = WorkerPool(
         request.workers,

@@ -31,6 +31,8 @@ MAX_HISTORY_RUNS = 10_000
 DEFAULT_MAX_JOURNEYS = 2000
 MAX_MAX_JOURNEYS = 1_000_000
 MAX_RETRIES = 10
+DEFAULT_ARTIFACTS_MAX_MB = 100
+MAX_ARTIFACTS_MAX_MB = 100_000
 # From a 10 ms API call to a multi-second browser journey.
 DEFAULT_BUCKETS = (
     0.005,
@@ -76,6 +78,8 @@ class Settings:
     retries: int | None = None  # None: the pytest configuration's own --reruns, if any, applies
     shard: Shard = EVERY_JOURNEY
     location: str | None = None
+    trace_url: str | None = None  # a template with {trace_id}
+    artifacts_max_bytes: int = DEFAULT_ARTIFACTS_MAX_MB * 2**20
     web_config: WebConfig | None = None  # TLS and basic auth of the HTTP server; None: plain and open
     pytest_args: tuple[str, ...] = ()
 
@@ -124,9 +128,19 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ),
     ("--location", "SYNTHETIC_LOCATION", "add the label location=NAME to every synthetic_* series"),
     (
+        "--trace-url",
+        "SYNTHETIC_TRACE_URL",
+        "link each failed run's trace id to this URL template, e.g. https://tempo.example/trace/{trace_id}",
+    ),
+    (
         "--web-config",
         "SYNTHETIC_WEB_CONFIG",
         "Prometheus exporter web configuration file (TLS, basic auth) for every endpoint but /healthz",
+    ),
+    (
+        "--artifacts-max-mb",
+        "SYNTHETIC_ARTIFACTS_MAX_MB",
+        f"MB kept for failed browser journeys' screenshots, oldest out first (default {DEFAULT_ARTIFACTS_MAX_MB})",
     ),
     (
         "--max-journeys",
@@ -187,6 +201,8 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         retries=setting("--retries", "", _retries),
         shard=setting("--shard", "1/1", lambda value, source: parse_shard(value, source, env)),
         location=setting("--location", "", _location),
+        trace_url=setting("--trace-url", "", _trace_url),
+        artifacts_max_bytes=setting("--artifacts-max-mb", str(DEFAULT_ARTIFACTS_MAX_MB), _megabytes) * 2**20,
         web_config=setting("--web-config", "", load_web_config),
         pytest_args=tuple(pytest_args),
     )
@@ -258,11 +274,31 @@ def _url(value: str, source: str) -> str | None:
     return value.rstrip("/")
 
 
+def _megabytes(value: str, source: str) -> int:
+    return _whole(
+        value, source, 1, MAX_ARTIFACTS_MAX_MB, f"a whole number of megabytes from 1 to {MAX_ARTIFACTS_MAX_MB}"
+    )
+
+
 def _location(value: str, source: str) -> str | None:
     if not value:
         return None
     if len(value) > MAX_LABEL_VALUE_CHARS or not value.isprintable():
         _fail(source, f"a location name of printable characters, at most {MAX_LABEL_VALUE_CHARS} long", value)
+    return value
+
+
+def _trace_url(value: str, source: str) -> str | None:
+    if not value:
+        return None
+    expected = "an http:// or https:// URL template with {trace_id}, e.g. https://tempo.example/trace/{trace_id}"
+    try:
+        filled = value.format(trace_id="0" * 32)
+    except (KeyError, IndexError, ValueError):
+        _fail(source, expected, value)
+    scheme, _, rest = filled.partition("://")
+    if "{trace_id}" not in value or scheme not in ("http", "https") or not rest or any(c.isspace() for c in filled):
+        _fail(source, expected, value)
     return value
 
 

@@ -87,8 +87,9 @@ class Execution:
 class Executor:
     """Starts cycle processes from a forkserver that has pytest already imported."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, artifacts_dir: Path | None = None) -> None:
         self._settings = settings
+        self._artifacts_dir = artifacts_dir
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["runner.preload"])
         self._stop = threading.Event()
@@ -173,6 +174,7 @@ class Executor:
             max_journeys=settings.max_journeys,
             retries=settings.retries,
             shard=settings.shard,
+            artifacts_dir=str(self._artifacts_dir or ""),
         )
 
     def _wait(self, process: multiprocessing.process.BaseProcess, heartbeat: Path) -> tuple[bool, bool]:

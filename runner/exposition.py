@@ -21,17 +21,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
 DEFAULT_MAX_AGE_SECONDS = 5.0
-
-
-# Our metric names are all legacy-valid, so the body is the classic format every Prometheus parses.
 GZIP_LEVEL = 1  # the exposition compresses 30-fold even at level 1; higher levels cost far more CPU
+MAX_VARIANTS = 4  # formats kept rendered; a client asking for yet another one gets the classic text
 
 
 def metrics_renderer(registry: CollectorRegistry) -> Callable[[], bytes]:
-    """Render the registry's text exposition."""
+    """Render the registry's classic text exposition."""
     return lambda: generate_latest(registry)
 
 
@@ -62,8 +60,10 @@ class CachedBody:
     def body(self, accept_gzip: bool) -> tuple[bytes, str | None]:
         """The current body and its Content-Encoding. A stale copy is served as it is while a background thread
         renders the next one; only a request that finds no copy at all waits for a render."""
-        if not self._plain:
-            self.refresh()
+        if not self._plain:  # the first request: one render, however many arrive at once
+            with self._render_lock:
+                if not self._plain:
+                    self._render()
         elif time.monotonic() - self._rendered_at > self._max_age and self._render_lock.acquire(blocking=False):
             threading.Thread(target=self._render_in_background, name="render", daemon=True).start()
         plain, gzipped = self._plain, self._gzipped  # one consistent pair, swapped together
@@ -95,3 +95,47 @@ class CachedBody:
         gzipped = gzip.compress(plain, compresslevel=GZIP_LEVEL)
         self._plain, self._gzipped = plain, gzipped
         self._rendered_at = time.monotonic()
+
+
+class MetricsExposition:
+    """``/metrics`` in the format the scraper asks for in ``Accept``: OpenMetrics (which carries exemplars) for
+    Prometheus, the classic text format otherwise; each format rendered once per refresh, as ``CachedBody``."""
+
+    def __init__(self, registry: CollectorRegistry, max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS) -> None:
+        self._registry = registry
+        self._max_age = max_age_seconds
+        self._classic = self._body(lambda: generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4)
+        self._bodies = {CONTENT_TYPE_PLAIN_0_0_4: self._classic}
+        self._lock = threading.Lock()
+
+    def refresh(self) -> None:
+        """Render every format asked for so far."""
+        for body in list(self._bodies.values()):
+            body.refresh()
+
+    def body(self, accept: str, accept_gzip: bool = False) -> tuple[bytes, str | None]:
+        """The body for this ``Accept`` header (and its Content-Encoding)."""
+        return self._chosen(accept).body(accept_gzip)
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        """A WSGI app serving the format the ``Accept`` header chooses."""
+        return self._chosen(environ.get("HTTP_ACCEPT", "")).wsgi(environ, start_response)
+
+    def _chosen(self, accept: str) -> CachedBody:
+        try:
+            encoder, content_type = choose_encoder(accept)
+        except (TypeError, ValueError):  # prometheus_client cannot read a version such as "version=x"
+            return self._classic
+        body = self._bodies.get(content_type)
+        if body is None:
+            with self._lock:
+                body = self._bodies.get(content_type)
+                if body is None:
+                    if len(self._bodies) >= MAX_VARIANTS:
+                        return self._classic
+                    registry = self._registry
+                    body = self._bodies[content_type] = self._body(lambda: encoder(registry), content_type)
+        return body
+
+    def _body(self, render: Callable[[], bytes], content_type: str) -> CachedBody:
+        return CachedBody(render, content_type, self._max_age, headers=[("Vary", "Accept")])

@@ -41,6 +41,7 @@ class CycleRequest:
     max_journeys: int | None = None
     retries: int | None = None
     shard: Shard = EVERY_JOURNEY
+    artifacts_dir: str = ""  # where browser journeys' screenshots go, outside the cycle's folder
 
 
 def start_cycle(request: CycleRequest) -> None:

@@ -36,6 +36,7 @@ class Run:
     reason: str | None = None
     message: str = ""
     flaky: bool = False  # passed on a retry; ``message`` is then the first attempt's failure
+    trace_id: str = ""  # the run's W3C trace id
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,15 @@ class History:
                 runs = self._runs.setdefault(result.journey, deque(maxlen=self.max_runs))
                 message = result.first_failure if result.flaky else result.message
                 runs.append(
-                    Run(finished_at, result.passed, result.duration_seconds, result.reason, message, result.flaky)
+                    Run(
+                        finished_at,
+                        result.passed,
+                        result.duration_seconds,
+                        result.reason,
+                        message,
+                        result.flaky,
+                        result.trace_id,
+                    )
                 )
                 self._last_steps[result.journey] = result.steps
                 if result.passed:
@@ -123,6 +132,7 @@ class History:
             "failing_since": self._failing_since.get(name),
             "reason": last.reason if last else None,
             "message": last.message if last else "",
+            "trace_id": last.trace_id if last else "",
             "steps": [
                 {"name": step.name, "seconds": step.seconds, "passed": step.passed}
                 for step in self._last_steps.get(name, ())
@@ -134,6 +144,7 @@ class History:
                     "flaky": r.flaky,
                     "duration_seconds": r.duration_seconds,
                     "reason": r.reason,
+                    "trace_id": r.trace_id,
                 }
                 for r in runs
             ],

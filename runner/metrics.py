@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
 from runner.report import REASONS, CycleReport, JourneyResult
@@ -30,12 +33,13 @@ FLAKY_HELP = "Cycles in which the journey failed, was retried and passed (a succ
 INFO_HELP = "1 for every journey, with the labels its @pytest.mark.labels gives it (team, severity, ...)."
 RUN_STATUSES = ("completed", "skipped", "error")
 PREFIX = "synthetic_"
+NO_EXEMPLARS: tuple[dict[int, Exemplar], ...] = tuple({} for _ in RESULTS)
 
 
 class _Journey:
     """One journey's numbers: a histogram per result, failures per reason, the last run's success."""
 
-    __slots__ = ("buckets", "failures", "flaky", "labels", "steps", "success", "sums")
+    __slots__ = ("buckets", "exemplars", "failures", "flaky", "labels", "step_exemplars", "steps", "success", "sums")
 
     def __init__(self, bucket_count: int) -> None:
         self.buckets = [[0] * bucket_count for _ in RESULTS]  # per bucket, not cumulative
@@ -45,6 +49,9 @@ class _Journey:
         self.steps: dict[str, tuple[list[list[int]], list[float]]] = {}  # step -> (buckets, sums) per result
         self.labels: dict[str, str] = {}
         self.flaky = 0
+        # Per result, the latest run that fell in each bucket, by its trace id; the same per step.
+        self.exemplars: list[dict[int, Exemplar]] = [{} for _ in RESULTS]
+        self.step_exemplars: dict[str, list[dict[int, Exemplar]]] = {}
 
 
 class JourneySeries:
@@ -85,13 +92,18 @@ class JourneySeries:
                 if journey in self._journeys:
                     self._journeys[journey].labels = given.get(journey, {})
 
-    def observe(self, result: JourneyResult) -> None:
-        """One run of one journey, and of each step it ran."""
+    def observe(self, result: JourneyResult, at: float | None = None) -> None:
+        """One run of one journey, and of each step it ran; its trace id is the buckets' exemplar."""
+        at = time.time() if at is None else at
+        trace = {"trace_id": result.trace_id} if result.trace_id else None
         with self._lock:
             state = self._journeys.setdefault(result.journey, _Journey(len(self.bounds)))
             index = 0 if result.passed else 1
-            state.buckets[index][bisect_left(self.bounds, result.duration_seconds)] += 1
+            bucket = bisect_left(self.bounds, result.duration_seconds)
+            state.buckets[index][bucket] += 1
             state.sums[index] += result.duration_seconds
+            if trace:
+                state.exemplars[index][bucket] = Exemplar(trace, result.duration_seconds, at)
             state.success = 1.0 if result.passed else 0.0
             if result.reason is not None:
                 state.failures[result.reason] += 1
@@ -100,9 +112,13 @@ class JourneySeries:
                 buckets, sums = state.steps.setdefault(
                     step.name, ([[0] * len(self.bounds) for _ in RESULTS], [0.0 for _ in RESULTS])
                 )
-                at = 0 if step.passed else 1
-                buckets[at][bisect_left(self.bounds, step.seconds)] += 1
-                sums[at] += step.seconds
+                outcome = 0 if step.passed else 1
+                bucket = bisect_left(self.bounds, step.seconds)
+                buckets[outcome][bucket] += 1
+                sums[outcome] += step.seconds
+                if trace:
+                    exemplars = state.step_exemplars.setdefault(step.name, [{} for _ in RESULTS])
+                    exemplars[outcome][bucket] = Exemplar(trace, step.seconds, at)
 
     def describe(self) -> Iterator[Metric]:
         yield HistogramMetricFamily("synthetic_request_duration", DURATION_HELP, labels=["journey", "result"])
@@ -116,25 +132,32 @@ class JourneySeries:
         duration, success, failures, steps, info, flaky = self.describe()
         with self._lock:
             for journey, state in self._journeys.items():
-                for result, counts, total in zip(RESULTS, state.buckets, state.sums, strict=True):
-                    duration.add_metric([journey, result], self._cumulative(counts), total)  # type: ignore[attr-defined]
+                for result, counts, total, exemplars in zip(
+                    RESULTS, state.buckets, state.sums, state.exemplars, strict=True
+                ):
+                    buckets = self._cumulative(counts, exemplars)
+                    duration.add_metric([journey, result], buckets, total)  # type: ignore[attr-defined]
                 for reason, count in state.failures.items():
                     failures.add_metric([journey, reason], count)  # type: ignore[attr-defined]
                 if state.success is not None:
                     success.add_metric([journey], state.success)  # type: ignore[attr-defined]
-                for step, (buckets, sums) in state.steps.items():
-                    for result, counts, total in zip(RESULTS, buckets, sums, strict=True):
+                for step, (step_buckets, sums) in state.steps.items():
+                    by_result = state.step_exemplars.get(step, NO_EXEMPLARS)
+                    for result, counts, total, exemplars in zip(RESULTS, step_buckets, sums, by_result, strict=True):
                         labels = [journey, step, result]
-                        steps.add_metric(labels, self._cumulative(counts), total)  # type: ignore[attr-defined]
+                        steps.add_metric(labels, self._cumulative(counts, exemplars), total)  # type: ignore[attr-defined]
                 info.add_sample("synthetic_journey_info", {**state.labels, "journey": journey}, 1.0)
                 flaky.add_metric([journey], state.flaky)  # type: ignore[attr-defined]
         yield from (duration, success, failures, steps, info, flaky)
 
-    def _cumulative(self, counts: list[int]) -> list[tuple[str, float]]:
-        cumulative, running = [], 0
-        for label, count in zip(self._labels, counts, strict=True):
+    def _cumulative(self, counts: list[int], exemplars: dict[int, Exemplar]) -> list[Any]:
+        """Cumulative bucket counts; a bucket with an exemplar is a (bound, count, exemplar) triple."""
+        cumulative: list[Any] = []
+        running = 0
+        for bucket, (label, count) in enumerate(zip(self._labels, counts, strict=True)):
             running += count
-            cumulative.append((label, float(running)))
+            exemplar = exemplars.get(bucket)
+            cumulative.append((label, float(running)) if exemplar is None else (label, float(running), exemplar))
         return cumulative
 
 

@@ -16,10 +16,11 @@ from typing import Any
 
 from prometheus_client import write_to_textfile
 
+from runner.artifacts import ArtifactStore
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.execute import Execution, Executor
-from runner.exposition import DEFAULT_MAX_AGE_SECONDS, CachedBody, metrics_renderer
+from runner.exposition import DEFAULT_MAX_AGE_SECONDS, MetricsExposition
 from runner.history import History
 from runner.logs import get_logger
 from runner.metrics import MonitorMetrics
@@ -37,14 +38,17 @@ class Monitor:
         executor: Executor,
         history: History | None = None,
         redactor: Redactor | None = None,
+        *,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.executor = executor
         self.history = history or History(settings.history_runs)
         self.redactor = redactor or Redactor()
-        self.exposition = CachedBody(
-            metrics_renderer(metrics.registry), max_age_seconds=max(DEFAULT_MAX_AGE_SECONDS, settings.interval_seconds)
+        self.artifacts = artifacts
+        self.exposition = MetricsExposition(
+            metrics.registry, max_age_seconds=max(DEFAULT_MAX_AGE_SECONDS, settings.interval_seconds)
         )
         self.log = get_logger("runner")
         self.started_monotonic = time.monotonic()
@@ -131,6 +135,7 @@ class Monitor:
             self._log_suite_error(execution, "cycle")
             return None
         cycle = self._parse(execution.report)
+        self._keep_artifacts(cycle, finished)
         self.metrics.record_cycle(cycle, finished_at=finished, duration_seconds=finished - started)
         self.last_report = cycle
         self._log_cycle(cycle, started, finished - started, scheduled)
@@ -152,13 +157,21 @@ class Monitor:
 
     def results(self) -> dict[str, Any]:
         """What /api/results serves: the last cycle and each journey's state and recent history."""
-        return {
+        results = {
             "generated_at": time.time(),
             "interval_seconds": self.settings.interval_seconds,
             "location": self.settings.location,
             "shard": str(self.settings.shard),
             **self.history.as_json(),
         }
+        template = self.settings.trace_url
+        for journey in results["journeys"]:
+            if template:
+                journey["trace_url"] = template.format(trace_id=journey["trace_id"]) if journey["trace_id"] else None
+            evidence = self.artifacts.listing(journey["journey"]) if self.artifacts is not None else None
+            journey["artifacts"] = evidence["items"] if evidence else []
+            journey["artifacts_at"] = evidence["at"] if evidence else None
+        return results
 
     def _parse(self, report: CycleReport) -> CycleReport:
         cycle = self.redactor.redact_cycle(report)
@@ -167,6 +180,16 @@ class Monitor:
                 self._noted.add(note)
                 self.log.warning("pytest option overridden", note=note)
         return cycle
+
+    def _keep_artifacts(self, cycle: CycleReport, finished: float) -> None:
+        if self.artifacts is None:
+            return
+        try:
+            self.artifacts.accept(cycle.results, finished)
+            if not cycle.collection_errors and cycle.collected:
+                self.artifacts.forget_except([*cycle.collected, *(result.journey for result in cycle.results)])
+        except OSError as exc:
+            self.log.error("could not keep a failed browser journey's screenshot", error=str(exc))
 
     def _record_history(self, cycle: CycleReport, finished: float, duration: float) -> None:
         try:
@@ -191,7 +214,13 @@ class Monitor:
             **timing,
         )
         for result in failed:
-            self.log.warning("journey failed", journey=result.journey, reason=result.reason, message=result.headline)
+            self.log.warning(
+                "journey failed",
+                journey=result.journey,
+                reason=result.reason,
+                message=result.headline,
+                trace_id=result.trace_id or None,
+            )
         if cycle.over_cap:
             self.log.warning(
                 "journeys over the cap were not run",

@@ -56,11 +56,17 @@ class Options:
     collect_only: bool = False
     retries: int | None = None
     notes: list[str] = field(default_factory=list)
+    artifacts_dir: Path | None = None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_cmdline_main(self, config: pytest.Config) -> Generator[None, object, object]:
         # A wrapper runs before every implementation, pytest's own and xdist's tryfirst ones included.
         self.apply(config.option)
+        if config.pluginmanager.has_plugin("playwright"):
+            # pytest-playwright writes (and deletes, every session) its output folder: the cycle's, not the user's.
+            config.option.output = str(self.temp_dir / "playwright")
+        if self.artifacts_dir is not None and hasattr(config.option, "synthetic_artifacts"):
+            config.option.synthetic_artifacts = str(self.artifacts_dir)
         return (yield)
 
     def apply(self, option: object) -> None:

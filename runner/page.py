@@ -35,6 +35,7 @@ ol.steps{margin:4px 0 0;padding-left:18px;font-size:12px;color:#555}li.step.fail
 pre.message{white-space:pre-wrap;overflow-wrap:anywhere;margin:6px 0 0;padding:6px 8px;background:#fff8f8;
 border-left:3px solid #cf222e;
 font-size:12px;max-height:8em;overflow:auto}
+.trace{font-size:12px;color:#57606a;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;margin-top:4px}
 .num{text-align:right;white-space:nowrap}.when{white-space:nowrap;color:#57606a}
 .broken{margin-top:16px;background:#fff8c5;border:1px solid #d4a72c;border-radius:8px;padding:10px 14px}
 """
@@ -108,7 +109,7 @@ def _row(journey: dict[str, Any], now: float) -> str:
     message = ""
     if state == "failing":
         text = f"{journey['reason']}: {journey['message']}" if journey.get("reason") else journey["message"]
-        message = f'<pre class="message">{escape(text)}</pre>'
+        message = f'<pre class="message">{escape(text)}</pre>{_trace(journey)}'
     elif state == "flaky":
         message = (
             f'<pre class="message">passed on a retry; the first attempt failed: {escape(journey["message"])}</pre>'
@@ -117,12 +118,34 @@ def _row(journey: dict[str, Any], now: float) -> str:
     return (
         f'<tr class="row-{state.replace(" ", "-")}">'
         f'<td><span class="state {state.replace(" ", "-")}">{escape(state)}</span></td>'
-        f'<td><div class="journey">{escape(journey["journey"])}</div>{_steps(journey.get("steps", []))}{message}</td>'
+        f'<td><div class="journey">{escape(journey["journey"])}</div>{_steps(journey.get("steps", []))}{message}'
+        f"{_evidence(journey, now)}</td>"
         f'<td class="when"{_title(last_at)}>{_ago(last_at, now) if last_at else "never"}</td>'
         f'<td class="num">{_milliseconds(duration) if duration is not None else ""}</td>'
         f'<td class="when"{_title(since)}>{_ago(since, now) if since else ""}</td>'
         f"<td>{_chart(journey['history'])}</td></tr>"
     )
+
+
+def _evidence(journey: dict[str, Any], now: float) -> str:
+    """Links to the latest failed browser run's screenshot and page, with when that run was."""
+    items = journey.get("artifacts") or []
+    if not items:
+        return ""
+    links = " · ".join(f'<a href="{escape(item["url"])}" rel="noreferrer">{escape(item["kind"])}</a>' for item in items)
+    at = journey.get("artifacts_at")
+    when = f" <span{_title(at)}>({_ago(at, now)})</span>" if at else ""
+    return f'<div class="trace">latest failure{when}: {links}</div>'
+
+
+def _trace(journey: dict[str, Any]) -> str:
+    """The failed run's trace id, linked to the trace viewer when ``--trace-url`` is set."""
+    trace_id = journey.get("trace_id")
+    if not trace_id:
+        return ""
+    url = journey.get("trace_url")
+    shown = f'<a href="{escape(url)}" rel="noreferrer">{escape(trace_id)}</a>' if url else escape(trace_id)
+    return f'<div class="trace">trace {shown}</div>'
 
 
 def _steps(steps: list[dict[str, Any]]) -> str:

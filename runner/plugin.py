@@ -23,11 +23,14 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from importlib import metadata
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from runner.report import MAX_LABEL_VALUE_CHARS, StepResult
+from runner import tracing
+from runner.report import MAX_LABEL_VALUE_CHARS, StepResult, failure_message, first_line
 
 DEFAULT_TARGET_URL = "http://127.0.0.1:8080"
 DEFAULT_HTTP_TIMEOUT_SECONDS = 5.0
@@ -38,6 +41,8 @@ LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = frozenset({"journey", "result", "step", "reason", "le", "quantile", "job", "instance", "location"})
 STEPS_KEY = pytest.StashKey[list[StepResult]]()
 FAILED_STEP_KEY = pytest.StashKey[str]()
+TRACE_KEY = pytest.StashKey[str]()  # the trace id of the journey's current (or last) run
+_RUN_KEY = pytest.StashKey[tracing.JourneyRun]()
 
 
 class TimeoutSession(requests.Session):
@@ -48,8 +53,22 @@ class TimeoutSession(requests.Session):
         self.timeout_seconds = timeout_seconds
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        """The request, in a client span of the journey's trace whose ``traceparent`` it carries."""
         kwargs.setdefault("timeout", self.timeout_seconds)
-        return super().request(method, url, *args, **kwargs)
+        verb = method.decode() if isinstance(method, bytes) else str(method)
+        where = urlsplit(url.decode() if isinstance(url, bytes) else str(url))
+        # Without the query string: it can hold secrets, and spans leave the monitor.
+        address = f"{where.scheme}://{where.netloc.rpartition('@')[2]}{where.path}"
+        with tracing.span(f"{verb.upper()} {where.path or '/'}", SpanKind.CLIENT) as span:
+            span.set_attribute("http.request.method", verb.upper())
+            span.set_attribute("url.full", address)
+            kwargs["headers"] = headers = dict(kwargs.get("headers") or {})
+            tracing.inject(headers)
+            response = super().request(method, url, *args, **kwargs)
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 400:
+                span.set_status(Status(StatusCode.ERROR, f"answered {response.status_code}"))
+            return response
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -129,7 +148,8 @@ def step(request: pytest.FixtureRequest) -> Callable[[str], AbstractContextManag
             )
         started = time.perf_counter()
         try:
-            yield
+            with tracing.span(f"step {name}"):
+                yield
         except BaseException:
             steps.append(StepResult(name, time.perf_counter() - started, passed=False))
             item.stash[FAILED_STEP_KEY] = name
@@ -143,8 +163,15 @@ def step(request: pytest.FixtureRequest) -> Callable[[str], AbstractContextManag
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Under plain pytest the steps show in the journey's report, as a section of its own."""
+    """The run's span learns how each phase went; under plain pytest the steps show as a report section."""
     report = yield
+    run = item.stash.get(_RUN_KEY, None)
+    if run is not None:
+        if report.failed:
+            run.fail(first_line(failure_message(report.longrepr)))
+        if report.when == "teardown":
+            run.end()
+            del item.stash[_RUN_KEY]
     steps = item.stash.get(STEPS_KEY, [])
     if report.when == "call" and steps:
         lines = [f"{'passed' if s.passed else 'FAILED':<7} {s.seconds:8.3f}s  {s.name}" for s in steps]
@@ -157,6 +184,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Bad labels fail this journey alone, before it runs, naming the label and the rule."""
     if getattr(item, "execution_count", 1) > 1:
         _restart_timeout(item)
+    # Every run, every retried attempt too, is a new trace.
+    run = item.stash[_RUN_KEY] = tracing.start_journey(item.nodeid)
+    item.stash[TRACE_KEY] = run.trace_id
     # Every attempt starts without steps: an attempt that fails before the step fixture is set up has none.
     item.stash[STEPS_KEY] = []
     if FAILED_STEP_KEY in item.stash:

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from runner.plugin import FAILED_STEP_KEY, STEPS_KEY, journey_labels
+from runner import browser
+from runner.plugin import FAILED_STEP_KEY, STEPS_KEY, TRACE_KEY, journey_labels
 from runner.report import CollectionError, FixtureTiming, JourneyResult, collection_message, journey_id, journey_result
 from runner.report import node_prefix as _node_prefix
 
@@ -100,7 +101,14 @@ class Recorder:
         steps = item.stash.get(STEPS_KEY, [])
         failed_step = item.stash.get(FAILED_STEP_KEY, None)
         result = journey_result(
-            journey, self._reports, self._shared_seconds, steps=steps, failed_step=failed_step, earlier=self._earlier
+            journey,
+            self._reports,
+            self._shared_seconds,
+            steps=steps,
+            failed_step=failed_step,
+            earlier=self._earlier,
+            trace_id=item.stash.get(TRACE_KEY, ""),
+            artifacts=browser.artifacts(item),
         )
         fixtures = self._fixtures
         self._reports, self._earlier, self._shared_seconds, self._fixtures = [], [], 0.0, []

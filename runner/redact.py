@@ -59,6 +59,10 @@ class Redactor:
                     message=self.redact(result.message),
                     first_failure=self.redact(result.first_failure),
                     steps=tuple(replace(step, name=self.redact(step.name)) for step in result.steps),
+                    # A page URL can hold a token; a screenshot's path is the runner's own.
+                    artifacts=tuple(
+                        (kind, self.redact(value) if kind == "page" else value) for kind, value in result.artifacts
+                    ),
                 )
                 for result in cycle.results
             ),

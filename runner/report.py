@@ -49,6 +49,8 @@ class JourneyResult:
     steps: tuple[StepResult, ...] = ()
     attempts: int = 1  # with retries: how many runs this cycle took
     first_failure: str = ""  # with retries: the first attempt's failure message
+    trace_id: str = ""  # the W3C trace id of the recorded run (32 hex digits); "" when the worker died
+    artifacts: tuple[tuple[str, str], ...] = ()  # a failed browser run's ("page", url), ("screenshot", path)
 
     @property
     def flaky(self) -> bool:
@@ -125,6 +127,8 @@ def journey_result(
     steps: Sequence[StepResult] = (),
     failed_step: str | None = None,
     earlier: Sequence[Sequence[PhaseReport]] = (),
+    trace_id: str = "",
+    artifacts: Sequence[tuple[str, str]] = (),
 ) -> JourneyResult | None:
     """A journey's phase reports as one result; None when they give no observation (skipped, xfailed).
 
@@ -141,9 +145,20 @@ def journey_result(
             reason = classify(report.when or "call", first_line(message))
             if failed_step is not None and report.when == "call":
                 message = f"step {failed_step!r}: {message}"
-            return JourneyResult(journey, False, duration, reason, message, tuple(steps), attempts, first_failure)
+            return JourneyResult(
+                journey,
+                False,
+                duration,
+                reason,
+                message,
+                tuple(steps),
+                attempts,
+                first_failure,
+                trace_id,
+                tuple(artifacts),
+            )
     if any(report.when == "call" and report.passed for report in reports):
-        return JourneyResult(journey, True, duration, None, "", tuple(steps), attempts, first_failure)
+        return JourneyResult(journey, True, duration, None, "", tuple(steps), attempts, first_failure, trace_id)
     return None
 
 

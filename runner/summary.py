@@ -14,6 +14,8 @@ def render(cycle: CycleReport, duration_seconds: float) -> str:
         rows.append(f"{'passed' if result.passed else 'FAILED':<8} {result.duration_seconds:>8.3f}  {result.journey}")
         if not result.passed:
             rows.append(f"{'':<18}{result.reason}: {result.headline[:MESSAGE_WIDTH]}")
+            if result.trace_id:
+                rows.append(f"{'':<18}trace {result.trace_id}")
     for error in cycle.collection_errors:
         rows.append(f"{'BROKEN':<8} {'':>8}  {error.path}")
         rows.append(f"{'':<18}{error.message[:MESSAGE_WIDTH]}")

@@ -30,8 +30,10 @@ from typing import Any
 
 import pytest
 
+from runner import tracing
 from runner.handoff import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, describe_status
 from runner.pipes import ATTEMPT, LEAVE, RESULT, RETRY, SHUTDOWN, STOP, FrameReader, send, send_indices
+from runner.plugin import TRACE_KEY
 from runner.recorder import Recorder
 from runner.report import (
     CRASH_PREFIX,
@@ -219,11 +221,13 @@ class _Controller:
             worker.assigned.remove(index)  # the first one: a worker runs its items in order
             worker.started, worker.retried = time.monotonic(), []
             if outcome is not None:
-                passed, seconds, reason, text, steps, attempts, first_failure = outcome
+                passed, seconds, reason, text, steps, attempts, first_failure, trace_id, artifacts = outcome
                 steps = tuple(StepResult(*step) for step in steps)
                 earlier, first = self.lost.pop(index, (0, ""))
                 attempts, first_failure = attempts + earlier, first or first_failure
-                result = JourneyResult(self.ids[index], passed, seconds, reason, text, steps, attempts, first_failure)
+                result = JourneyResult(
+                    self.ids[index], passed, seconds, reason, text, steps, attempts, first_failure, trace_id, artifacts
+                )
                 self._record(index, result)
             self.pool.fixtures.extend(FixtureTiming(*timing) for timing in fixtures)
             self._feed(worker)
@@ -374,6 +378,7 @@ class _Runner:
             with contextlib.suppress(Exception):
                 self.session._setupstate.teardown_exact(None)  # when stopped early, as pytest does at the end
         finally:
+            tracing.flush()
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
@@ -389,9 +394,20 @@ class _Runner:
         except (KeyboardInterrupt, pytest.exit.Exception) as exc:
             self.pool.recorder.take(item.nodeid, item)
             message = f"{type(exc).__name__}: {exc} (the journey tried to stop the whole run)"
-            outcome = (False, time.perf_counter() - started, "error", message, (), 1, "")
+            outcome = (
+                False,
+                time.perf_counter() - started,
+                "error",
+                message,
+                (),
+                1,
+                "",
+                item.stash.get(TRACE_KEY, ""),
+                (),
+            )
             send(self.results, (RESULT, index, outcome, []))
             send(self.results, (LEAVE, False))
+            tracing.flush()
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
@@ -444,6 +460,8 @@ def _outcome(result: JourneyResult | None) -> tuple[Any, ...] | None:
         steps,
         result.attempts,
         result.first_failure,
+        result.trace_id,
+        result.artifacts,
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from runner.browser import find_chromium
 from scripts.stack import (
     REPO_ROOT,
     RULES_PATH,
@@ -54,10 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         target, target_url = start_target(workdir, "--faults", args.faults)
         processes.append(target)
-        runner, runner_url = start_runner(workdir, "--interval", args.interval, env={"TARGET_URL": target_url})
+        runner_args = ["--interval", args.interval]
+        if find_chromium() is None:
+            print(
+                "No Chromium here: the browser journey is left out (apt-get install chromium to include it).",
+                file=sys.stderr,
+            )
+            runner_args += ["--", "-k", "not chromium"]
+        runner, runner_url = start_runner(workdir, *runner_args, env={"TARGET_URL": target_url})
         processes.append(runner)
         urls = [
             ("Reservations Service", target_url),
+            ("Booking page (the browser journey's)", f"{target_url}/book"),
             ("Status page", f"{runner_url}/"),
             ("Monitor metrics", f"{runner_url}/metrics"),
         ]

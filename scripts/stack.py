@@ -152,7 +152,8 @@ def start_prometheus(workdir: Path, config: dict[str, Any]) -> tuple[RunningProc
         workdir,
         config,
         "Server is ready to receive web requests",
-        [f"--storage.tsdb.path={workdir / 'prometheus-data'}"],
+        # Exemplars: a bucket of synthetic_request_duration names the trace id of a run that fell in it.
+        [f"--storage.tsdb.path={workdir / 'prometheus-data'}", "--enable-feature=exemplar-storage"],
     )
 
 

@@ -27,6 +27,10 @@ from target_service.store import DEFAULT_MAX_RESERVATIONS, ReservationStore
 
 MAX_BODY_BYTES = 64 * 1024
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+BOOK_PAGE = Path(__file__).with_name("book.html")
+BOOK_SCRIPT = Path(__file__).with_name("book.js")
+# The booking page uses nothing but its own files.
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'", "X-Frame-Options": "DENY"}
 View = Callable[..., Any]
 
 
@@ -96,6 +100,14 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
     @app.get("/healthz")
     def healthz() -> Response:
         return jsonify(status="ok", reservations=len(store))
+
+    @app.get("/book")
+    def book_page() -> Response:
+        return Response(BOOK_PAGE.read_bytes(), mimetype="text/html", headers=PAGE_HEADERS)
+
+    @app.get("/book.js")
+    def book_script() -> Response:
+        return Response(BOOK_SCRIPT.read_bytes(), mimetype="text/javascript", headers=PAGE_HEADERS)
 
     @app.get("/openapi.json")
     def openapi() -> Response:

@@ -6,12 +6,9 @@ import gzip
 import threading
 import time
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-)
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from runner.exposition import CachedBody, metrics_renderer
+from runner.exposition import MAX_VARIANTS, CachedBody, MetricsExposition, metrics_renderer
 
 
 def test_body_is_the_registry_exposition_plain_and_gzipped() -> None:
@@ -77,3 +74,22 @@ def test_wsgi_headers() -> None:
     body = b"".join(exposition.wsgi({"HTTP_ACCEPT_ENCODING": "gzip, deflate"}, start_response))
     assert seen["status"] == "200 OK" and seen["Content-Encoding"] == "gzip"
     assert seen["Content-Type"].startswith("text/plain; version=0.0.4") and int(seen["Content-Length"]) == len(body)
+
+
+def test_metrics_answer_openmetrics_with_exemplars_when_asked_and_classic_text_otherwise() -> None:
+    registry = CollectorRegistry()
+    histogram = Histogram("things_seconds", "Things.", registry=registry)
+    histogram.observe(0.2, exemplar={"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"})
+    exposition = MetricsExposition(registry, max_age_seconds=60)
+    asked = exposition.body("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")[0]
+    assert b'# {trace_id="4bf92f3577b34da6a3ce929d0e0e4736"} 0.2' in asked and asked.endswith(b"# EOF\n")
+    for accept in ("", "text/plain", "*/*", "application/openmetrics-text; version=x"):
+        classic = exposition.body(accept)[0]
+        assert b"things_seconds_bucket" in classic and b"# {" not in classic and b"# EOF" not in classic, accept
+
+
+def test_clients_inventing_formats_do_not_grow_the_cache_without_bound() -> None:
+    exposition = MetricsExposition(CollectorRegistry(), max_age_seconds=60)
+    for minor in range(50):
+        exposition.body(f"application/openmetrics-text; version=1.{minor}.0")
+    assert len(exposition._bodies) <= MAX_VARIANTS

@@ -17,10 +17,11 @@ import psutil
 import pytest
 import requests
 
-from tests.processes import REPO_ROOT, free_port, metric, scrape, set_faults, start_runner, wait_for
+from tests.processes import REPO_ROOT, free_port, metric, require_binary, scrape, set_faults, start_runner, wait_for
 
 pytestmark = pytest.mark.slow
 COUNT = "synthetic_request_duration_count"
+DEMO_JOURNEYS = 4  # journeys/: the health check, two API journeys and a browser journey
 
 
 def journeys(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -199,6 +200,7 @@ def test_a_cycle_longer_than_the_interval_skips_ticks_and_counts_them(tmp_path: 
 
 
 def test_target_down_fails_every_journey_fast(tmp_path: Path) -> None:
+    require_binary("chromium", "chromium")  # the demo's journeys include a browser journey
     runner, url = start_runner(tmp_path, "--interval", "1", env={"TARGET_URL": f"http://127.0.0.1:{free_port()}"})
     try:
         wait_for_runs(url, 1)
@@ -208,7 +210,7 @@ def test_target_down_fails_every_journey_fast(tmp_path: Path) -> None:
             for (name, labels), value in samples.items()
             if name == COUNT and dict(labels)["result"] == "failure"
         }
-        assert len(failures) == 3 and all(value >= 1 for value in failures.values())
+        assert len(failures) == DEMO_JOURNEYS and all(value >= 1 for value in failures.values())
         assert (metric(samples, "synthetic_last_cycle_duration_seconds") or 99) < 5
     finally:
         runner.stop()
@@ -306,10 +308,11 @@ def test_http_server_answers_get_only(tmp_path: Path) -> None:
 
 
 def test_once_exits_0_when_every_journey_passes_and_prints_a_table(target: str, tmp_path: Path) -> None:
+    require_binary("chromium", "chromium")
     metrics_file = tmp_path / "synthetic.prom"
     result = run_cli("--once", "--metrics-file", str(metrics_file), env={"TARGET_URL": target})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed, 0 failed, 0 collection errors" in result.stdout
+    assert f"{DEMO_JOURNEYS} passed, 0 failed, 0 collection errors" in result.stdout
     assert "test_reservations.py::test_user_can_make_a_reservation" in result.stdout
     text = metrics_file.read_text()
     assert 'synthetic_runs_total{status="completed"} 1.0' in text
@@ -324,10 +327,11 @@ def test_a_single_journey_file_gives_ids_relative_to_its_folder(target: str) -> 
 
 
 def test_once_exits_1_when_a_journey_fails(target: str) -> None:
+    require_binary("chromium", "chromium")
     set_faults(target, {"error_rate": 1, "status_codes": [401]})
     result = run_cli("--once", env={"TARGET_URL": target})
     assert result.returncode == 1
-    assert "1 passed, 2 failed" in result.stdout
+    assert "1 passed, 3 failed" in result.stdout  # the health check passes; the booking journeys, browser too, fail
     assert "answered 401" in result.stdout
 
 
@@ -371,6 +375,7 @@ def test_port_in_use_exits_2_before_anything_starts(tmp_path: Path) -> None:
 
 
 def test_logs_are_json_lines_when_not_on_a_terminal(target: str, tmp_path: Path) -> None:
+    require_binary("chromium", "chromium")
     runner, url = start_runner(tmp_path, "--interval", "1", env={"TARGET_URL": target})
     try:
         wait_for_runs(url, 1)
@@ -378,7 +383,7 @@ def test_logs_are_json_lines_when_not_on_a_terminal(target: str, tmp_path: Path)
         runner.stop()
     events = [json.loads(line) for line in runner.output().splitlines() if line.startswith("{")]
     cycle = next(event for event in events if event["event"] == "cycle completed")
-    assert cycle["passed"] == 3 and cycle["failed"] == 0 and "duration_seconds" in cycle
+    assert cycle["passed"] == DEMO_JOURNEYS and cycle["failed"] == 0 and "duration_seconds" in cycle
 
 
 def test_every_cycle_logs_its_start_against_the_grid_from_the_first(tmp_path: Path) -> None:

@@ -74,7 +74,9 @@ def test_wide_fixture_setup_and_teardown_are_not_charged_to_journeys(tmp_path: P
 
 def test_journey_time_itself_still_counts_in_full(tmp_path: Path) -> None:
     write(tmp_path, "test_own.py", "import time\n\ndef test_sleeps():\n    time.sleep(0.3)\n")
-    execution = Executor(Settings(journeys=tmp_path, timeout_seconds=10)).run()
+    # Without pytest-playwright, whose autouse session fixture would show up among the fixtures.
+    settings = Settings(journeys=tmp_path, timeout_seconds=10, pytest_args=("-p", "no:playwright"))
+    execution = Executor(settings).run()
     assert execution.report is not None
     (result,) = execution.report.results
     assert 0.3 <= result.duration_seconds < 0.5

@@ -10,7 +10,7 @@ from pathlib import Path
 import requests
 
 from tests.conftest import StartTarget
-from tests.processes import REPO_ROOT, free_port, set_faults, start_target
+from tests.processes import REPO_ROOT, free_port, require_binary, set_faults, start_target
 from tests.target_service.test_tracecontext import SPAN_ID, TRACE_ID
 
 
@@ -26,22 +26,24 @@ def run_journeys(target_url: str, *extra: str, env: dict[str, str] | None = None
 
 
 def test_journeys_pass_against_a_healthy_service_and_fail_once_500s_are_forced(target: str) -> None:
+    require_binary("chromium", "chromium")  # journeys/ has a browser journey
     healthy = run_journeys(target)
     assert healthy.returncode == 0, healthy.stdout
-    assert "3 passed" in healthy.stdout
+    assert "4 passed" in healthy.stdout
 
     set_faults(target, {"error_rate": 1, "status_codes": [500]})
     broken = run_journeys(target)
     assert broken.returncode == 1
-    assert "2 failed, 1 passed" in broken.stdout
+    assert "3 failed, 1 passed" in broken.stdout  # the health check still passes
     assert "answered 500" in broken.stdout
 
 
 def test_journeys_fail_on_400_and_401_too(target: str) -> None:
+    require_binary("chromium", "chromium")
     set_faults(target, {"error_rate": 1, "status_codes": [400, 401]})
     result = run_journeys(target)
     assert result.returncode == 1
-    assert "2 failed" in result.stdout
+    assert "3 failed" in result.stdout
 
 
 def test_journeys_send_the_api_token_and_synthetic_headers(target_factory: StartTarget) -> None:
@@ -69,9 +71,10 @@ def test_the_posts_variable_name_is_honoured(target: str) -> None:
 
 
 def test_journeys_fail_fast_when_the_target_is_down() -> None:
+    require_binary("chromium", "chromium")
     result = run_journeys(f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 1
-    assert "3 failed" in result.stdout
+    assert "4 failed" in result.stdout
     assert "Connection refused" in result.stdout or "ConnectionError" in result.stdout
 
 
