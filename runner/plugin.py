@@ -30,7 +30,7 @@ import requests
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from runner import tracing
-from runner.report import MAX_LABEL_VALUE_CHARS, StepResult, failure_message, first_line
+from runner.report import MAX_LABEL_VALUE_CHARS, StepResult, failure_message, first_line, journey_id
 
 DEFAULT_TARGET_URL = "http://127.0.0.1:8080"
 DEFAULT_HTTP_TIMEOUT_SECONDS = 5.0
@@ -42,6 +42,8 @@ RESERVED_LABELS = frozenset({"journey", "result", "step", "reason", "le", "quant
 STEPS_KEY = pytest.StashKey[list[StepResult]]()
 FAILED_STEP_KEY = pytest.StashKey[str]()
 TRACE_KEY = pytest.StashKey[str]()  # the trace id of the journey's current (or last) run
+# Under the runner: the start of node ids that the journeys folder accounts for (journey ids leave it out).
+JOURNEY_PREFIX_KEY = pytest.StashKey[str]()
 _RUN_KEY = pytest.StashKey[tracing.JourneyRun]()
 
 
@@ -185,7 +187,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if getattr(item, "execution_count", 1) > 1:
         _restart_timeout(item)
     # Every run, every retried attempt too, is a new trace.
-    run = item.stash[_RUN_KEY] = tracing.start_journey(item.nodeid)
+    journey = journey_id(item.nodeid, item.config.stash.get(JOURNEY_PREFIX_KEY, ""))  # as the journey label
+    run = item.stash[_RUN_KEY] = tracing.start_journey(journey)
     item.stash[TRACE_KEY] = run.trace_id
     # Every attempt starts without steps: an attempt that fails before the step fixture is set up has none.
     item.stash[STEPS_KEY] = []

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from runner import browser
-from runner.plugin import FAILED_STEP_KEY, STEPS_KEY, TRACE_KEY, journey_labels
+from runner.plugin import FAILED_STEP_KEY, JOURNEY_PREFIX_KEY, STEPS_KEY, TRACE_KEY, journey_labels
 from runner.report import CollectionError, FixtureTiming, JourneyResult, collection_message, journey_id, journey_result
 from runner.report import node_prefix as _node_prefix
 
@@ -51,6 +51,7 @@ class Recorder:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session_started = True
         self.prefix = _node_prefix(str(session.config.rootpath), str(self.journeys))
+        session.config.stash[JOURNEY_PREFIX_KEY] = self.prefix
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +27,7 @@ __all__ = [
     "REPO_ROOT",
     "RunningProcess",
     "free_port",
+    "journeys",
     "metric",
     "require_binary",
     "require_module",
@@ -37,6 +40,15 @@ __all__ = [
 ]
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def journeys(tmp_path: Path, files: dict[str, str]) -> Path:
+    """A folder ``tmp_path/journeys`` holding ``files`` ({name: source}, dedented)."""
+    folder = tmp_path / "journeys"
+    folder.mkdir(exist_ok=True)
+    for name, source in files.items():
+        (folder / name).write_text(textwrap.dedent(source))
+    return folder
 
 
 def set_faults(base_url: str, body: dict[str, object], token: str | None = None) -> None:

@@ -16,6 +16,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 SECONDS = 30
 
 
+# wrk, the runner and its cycles share 2 cores with whatever test runs on the other xdist worker; when that
+# one is CPU-bound too the niced cycles can lose a tick (seen once in CI, never alone): one more try, in full.
+@pytest.mark.flaky(reruns=1)
 def test_fifty_clients_on_metrics_and_page_while_cycles_run(tmp_path: Path) -> None:
     wrk = require_binary("wrk", "wrk")
     target = SlowTarget(0.020)
@@ -53,7 +56,7 @@ def test_fifty_clients_on_metrics_and_page_while_cycles_run(tmp_path: Path) -> N
     (artifacts / "load.json").write_text(
         json.dumps({"results": results, "cycles": cycles, "max_start_lag_s": max(lags)}, indent=2)
     )
-    assert "connection limit" not in runner.process.output()  # waitress never stopped accepting
+    assert "connection limit" not in runner.process.output()  # the server never stopped accepting
     for path, result in results.items():
         assert result["failed"] == 0, (path, result)
         assert result["requests"] > 1000, (path, result)

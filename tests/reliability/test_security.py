@@ -127,8 +127,9 @@ def test_only_get_is_served_and_the_page_sends_security_headers(tmp_path: Path) 
 def test_container_images_run_as_a_non_root_user_with_an_exec_form_command(dockerfile: str) -> None:
     text = (REPO_ROOT / dockerfile).read_text()
     users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
-    assert users and users[-1] not in ("root", "0"), users
-    assert int(users[-1]) >= 1000
+    user, _, group = users[-1].partition(":") if users else ("", "", "")
+    assert users and user not in ("root", "0") and group not in ("root", "0"), users
+    assert int(user) >= 1000 and (not group or int(group) >= 1000), users
     command = re.findall(r"^CMD\s+(.+)$", text, re.MULTILINE)[-1]
     assert json.loads(command)[0]  # exec form: a JSON array, no shell
     assert "HEALTHCHECK" in text

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from runner.browser import CHROMIUM_ENV, NO_CHROMIUM, find_chromium, launch_settings, missing_browser
-from tests.processes import REPO_ROOT, require_binary, start_runner, wait_for
+from tests.processes import REPO_ROOT, journeys, require_binary, start_runner, wait_for
 
 BOOKING = """
     import re
@@ -57,14 +57,6 @@ def test_a_launch_without_a_browser_is_one_line_saying_so() -> None:
     assert missing_browser(error, {}) == NO_CHROMIUM and "\n" not in NO_CHROMIUM
     assert missing_browser(error, {CHROMIUM_ENV: "/opt/x"}) == f"{CHROMIUM_ENV}=/opt/x: no such executable"
     assert missing_browser("Timeout 30000ms exceeded", {}) == ""
-
-
-def journeys(tmp_path: Path, files: dict[str, str]) -> Path:
-    folder = tmp_path / "journeys"
-    folder.mkdir(exist_ok=True)
-    for name, source in files.items():
-        (folder / name).write_text(textwrap.dedent(source))
-    return folder
 
 
 @pytest.mark.slow

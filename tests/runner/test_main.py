@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -17,19 +16,21 @@ import psutil
 import pytest
 import requests
 
-from tests.processes import REPO_ROOT, free_port, metric, require_binary, scrape, set_faults, start_runner, wait_for
+from tests.processes import (
+    REPO_ROOT,
+    free_port,
+    journeys,
+    metric,
+    require_binary,
+    scrape,
+    set_faults,
+    start_runner,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 COUNT = "synthetic_request_duration_count"
 DEMO_JOURNEYS = 4  # journeys/: the health check, two API journeys and a browser journey
-
-
-def journeys(tmp_path: Path, files: dict[str, str]) -> Path:
-    folder = tmp_path / "journeys"
-    folder.mkdir(exist_ok=True)
-    for name, source in files.items():
-        (folder / name).write_text(textwrap.dedent(source))
-    return folder
 
 
 def runs(url: str) -> float:
