@@ -104,6 +104,9 @@ def observations(prometheus: str) -> tuple[dict[tuple[str, str], list[tuple[str,
     return counts, cycles
 
 
+# Six runners, Prometheus and the targets on 2 cores beside another test on the other xdist worker: a cycle
+# that overruns its 1 s interval skips a tick and fails the once-per-interval check; one more try, in full.
+@pytest.mark.flaky(reruns=1)
 def test_six_runners_run_every_journey_once_per_cycle_per_location_and_page_only_when_both_fail(
     fleet: dict[str, Any],
 ) -> None:
@@ -124,7 +127,8 @@ def test_six_runners_run_every_journey_once_per_cycle_per_location_and_page_only
     per_runner = [sum(1 for owners in counts.values() if owners[0][0] == instance) for instance in cycles]
     assert all(5 <= share <= 15 for share in per_runner), f"journeys per runner: {per_runner}"
     skipped = query(prometheus, 'sum(synthetic_runs_total{status="skipped"})')
-    print(f"cycles per runner: {sorted(cycles.values())}, skipped ticks: {skipped[0]['value'][1]}")
+    # No tick was skipped, so every interval had its cycle: each journey once per interval per location.
+    assert float(skipped[0]["value"][1]) == 0, f"skipped ticks: {skipped}, cycles per runner: {cycles}"
 
     # One location's target breaks: its runners warn, nothing pages.
     set_faults(fleet["targets"]["eu-west"], {"error_rate": 1, "status_codes": [503]})

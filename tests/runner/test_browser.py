@@ -150,6 +150,9 @@ def test_a_failed_browser_journey_leaves_a_served_screenshot_and_its_page_url(tm
             j for j in requests.get(f"{url}/api/results", timeout=5).json()["journeys"] if "books" in j["journey"]
         ]
         assert booked and booked[0]["state"] == "passing" and booked[0]["artifacts"] == []
+        # The browser starts once per worker (a session fixture): its start is timed apart, not in a journey.
+        metrics = requests.get(f"{url}/metrics", timeout=5).text
+        assert 'synthetic_fixture_duration_count{fixture="browser",phase="setup",scope="session"}' in metrics
     finally:
         process.stop()
     assert list(temp.glob("synthetic-monitor-artifacts-*")) == [], "the evidence went with the runner"
