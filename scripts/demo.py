@@ -10,6 +10,7 @@ import argparse
 import shutil
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -33,12 +34,15 @@ from scripts.stack import (
     start_target,
 )
 
+_PRINTING = threading.Lock()  # the webhook's threads deliver alerts at once: one whole line each
+
 
 def print_alert(alert: dict[str, Any]) -> None:
     """Show one alert Alertmanager delivered."""
     labels, annotations = alert.get("labels", {}), alert.get("annotations", {})
     status = str(alert.get("status", "?")).upper()
-    print(f"ALERT {status:<8} {labels.get('alertname')}: {annotations.get('summary', '')}", flush=True)
+    with _PRINTING:
+        print(f"ALERT {status:<8} {labels.get('alertname')}: {annotations.get('summary', '')}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,11 +109,12 @@ def _start_prometheus_stack(
 
 
 def _print_welcome(urls: list[tuple[str, str]], target_url: str, workdir: Path) -> None:
+    width = max(len(name) for name, _ in urls) + 1
     for name, url in urls:
-        print(f"{name + ':':<22}{url}", flush=True)
+        print(f"{name + ':':<{width}} {url}", flush=True)
     print(f"Logs: {workdir}/", flush=True)
     print(
-        f"Break the service:     curl -X PUT {target_url}/admin/faults -H 'Content-Type: application/json' "
+        f"Break the service: curl -X PUT {target_url}/admin/faults -H 'Content-Type: application/json' "
         '-d \'{"error_rate": 1, "status_codes": [500]}\'',
         flush=True,
     )
