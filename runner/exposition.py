@@ -104,7 +104,7 @@ class MetricsExposition:
     def __init__(self, registry: CollectorRegistry, max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS) -> None:
         self._registry = registry
         self._max_age = max_age_seconds
-        self._classic = self._body(lambda: generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4)
+        self._classic = self._body(metrics_renderer(registry), CONTENT_TYPE_PLAIN_0_0_4)
         self._bodies = {CONTENT_TYPE_PLAIN_0_0_4: self._classic}
         self._lock = threading.Lock()
 

@@ -130,8 +130,6 @@ class JourneyRun:
         """The first failure of the run (a later phase's failure does not replace it)."""
         if not self.failure:
             self.failure = message
-            if self.span is not None:
-                self.span.set_status(Status(StatusCode.ERROR, message[:MAX_STATUS_CHARS]))
 
     def end(self) -> None:
         """End the run's span and make what was current before it current again."""
