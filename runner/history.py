@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from runner import state_file
 from runner.errors import ConfigError
 from runner.report import CycleReport, StepResult
 
@@ -172,31 +173,27 @@ class History:
             raise
 
     def load(self) -> None:
-        """Read the state file if there is one; a damaged file is a ConfigError naming it (and is kept)."""
+        """Read the state file if there is one; a damaged one is a ConfigError naming it, the place and the value.
+
+        Every field is checked for its type, so that nothing read here can fail a page later. Keys this version
+        does not know are ignored: a newer runner's state file still loads after a rollback.
+        """
         if self.state_file is None or not self.state_file.exists():
             return
+        where = f"--state-file {str(self.state_file)!r}"
         try:
             state = json.loads(self.state_file.read_text())
-            runs = {name: [Run(**run) for run in items] for name, items in state["runs"].items()}
-            failing_since = {str(k): float(v) for k, v in state["failing_since"].items()}
-            last = state.get("last_cycle")
-            last_cycle = (
-                None
-                if last is None
-                else CycleSummary(
-                    last["finished_at"],
-                    last["duration_seconds"],
-                    last["passed"],
-                    last["failed"],
-                    tuple((str(path), str(message)) for path, message in last["collection_errors"]),
-                )
-            )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(
-                f"--state-file {str(self.state_file)!r} cannot be read ({exc}); move it aside to start afresh"
-            ) from None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{where} cannot be read ({exc}); move it aside to start afresh") from None
+        try:
+            runs, failing_since, last = state_file.parse(state)
+        except state_file.InvalidState as exc:
+            raise ConfigError(f"{where}: {exc}; move it aside to start afresh") from None
+        last_cycle = None if last is None else CycleSummary(**last)
         with self._lock:
-            self._runs = {name: deque(items, maxlen=self.max_runs) for name, items in runs.items()}
+            self._runs = {
+                name: deque((Run(**run) for run in items), maxlen=self.max_runs) for name, items in runs.items()
+            }
             self._failing_since = failing_since
             self.last_cycle = last_cycle
 
