@@ -6,8 +6,10 @@
 # replaces the built-in journeys. Browser journeys use the image's Chromium. More in docs/containers.md.
 ARG BASE_IMAGE=python:3.11-slim
 
-# The virtual environment, from the lock (hashes checked), then the project built with the locked
-# setuptools. target_service/Dockerfile has the same stage, so the second build takes it from the cache.
+# The virtual environment, from the lock (hashes checked): requirements/runtime.txt is the dependencies and
+# the browser extra (pytest-playwright), so the image runs browser journeys. Then the project, built with the
+# locked setuptools and installed without its dependencies, all in the lock. target_service/Dockerfile has the
+# same stage, so the second build takes it from the cache.
 FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 COPY requirements/runtime.txt requirements/build.txt /src/requirements/
@@ -27,7 +29,8 @@ RUN /opt/build/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir 
 
 FROM ${BASE_IMAGE}
 # Browser journeys run on Debian's Chromium (Playwright's driver needs libatomic1); an empty
-# BROWSER_PACKAGES makes an image without a browser, for suites with none.
+# BROWSER_PACKAGES makes an image without a browser, for suites with none. pytest-playwright is installed either
+# way; PYTEST_ADDOPTS="-p no:playwright" keeps it out of the journeys' pytest runs.
 ARG BROWSER_PACKAGES="chromium libatomic1"
 RUN if [ -n "$BROWSER_PACKAGES" ]; then \
       apt-get update -q \

@@ -1,8 +1,11 @@
 """Browser journeys: pytest-playwright's ``page`` fixture with the system's Chromium, traced, with evidence.
 
-Registered through the ``pytest11`` entry point ``synthetic_monitor_browser``; it acts only where
-pytest-playwright is installed and a journey asks for a browser.
+Registered through the ``pytest11`` entry point ``synthetic_monitor_browser``; it acts only where a journey asks
+for a browser. pytest-playwright is optional, the ``browser`` extra: ``pip install 'synthetic-monitor[browser]'``.
 
+- Without pytest-playwright (or under ``-p no:playwright``) no Playwright module is imported, and stand-ins for
+  its fixtures (``page``, ``context``, ``browser`` ...) fail a browser journey's setup with one line saying what
+  to install. A suite's or another plugin's fixture of the same name is used instead of the stand-in.
 - The browser is the system's Chromium (env ``SYNTHETIC_CHROMIUM``, else ``chromium``, ``chromium-browser``,
   ``google-chrome`` ... on PATH), so no browser download is needed; as root it runs with ``--no-sandbox``.
   These settings go onto pytest-playwright's ``browser_type_launch_args`` value as it is made, so they apply
@@ -16,16 +19,19 @@ pytest-playwright is installed and a journey asks for a browser.
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import tempfile
+import types
 import uuid
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
 import pytest
+from _pytest.fixtures import getfixturemarker
 from opentelemetry.trace import SpanKind
 
 from runner import tracing
@@ -41,6 +47,29 @@ NO_CHROMIUM = (
     f"{CHROMIUM_ENV}=/path/to/chromium"
 )
 
+NO_BROWSER_EXTRA = "browser journeys need the browser extra: pip install 'synthetic-monitor[browser]'"
+STAND_INS = "synthetic_monitor_no_browser_extra"
+# pytest-playwright's fixtures that a journey or its conftest asks for, with pytest-playwright's scopes: a suite's
+# session fixture asking for a function-scoped stand-in would fail with a scope mismatch instead of the one line.
+# Its generic names (base_url, device, output_path) are left to the plugins and suites that use them otherwise.
+PLAYWRIGHT_FIXTURES: dict[str, Literal["session", "function"]] = {
+    "page": "function",
+    "context": "function",
+    "new_context": "function",
+    "browser": "session",
+    "browser_type": "session",
+    "launch_browser": "session",
+    "playwright": "session",
+    "browser_name": "session",
+    "browser_channel": "session",
+    "is_chromium": "session",
+    "is_firefox": "session",
+    "is_webkit": "session",
+    "browser_type_launch_args": "session",
+    "browser_context_args": "session",
+    "connect_options": "session",
+}
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -48,6 +77,51 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="synthetic-monitor: folder for the screenshots of failed browser journeys (set by the runner)",
     )
+
+
+# Last, so that the fixtures of plugins registered in other plugins' pytest_configure are seen.
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Without pytest-playwright, stand-ins for its fixtures that fail a browser journey saying what to install."""
+    if config.pluginmanager.has_plugin("playwright"):
+        return
+    # Not get_plugins(): that makes a set, and a plugin may be unhashable (the runner's options are). Conftests
+    # aside: their fixtures win over any plugin's anyway, and only in their own folder, where others need the line.
+    plugins = [
+        plugin
+        for name, plugin in config.pluginmanager.list_name_plugin()
+        if plugin is not None and not name.endswith("conftest.py")
+    ]
+    provided = provided_by_plugins(plugins, PLAYWRIGHT_FIXTURES)
+    # A module, not a class: pytest would call a class's fixtures as methods, and warns of session-scoped ones.
+    stand_ins = types.ModuleType(STAND_INS, "Stand-ins for pytest-playwright's fixtures: the browser extra is missing.")
+    for name, scope in PLAYWRIGHT_FIXTURES.items():
+        if name not in provided:
+            setattr(stand_ins, name, _stand_in(scope))
+    config.pluginmanager.register(stand_ins, STAND_INS)
+
+
+def provided_by_plugins(plugins: Iterable[object], names: Iterable[str]) -> set[str]:
+    """Which of ``names`` one of ``plugins`` defines as a fixture (pytest-playwright-asyncio's ``page``, ...).
+
+    A stand-in registered after such a plugin would win over its fixture, so none is made for these names.
+    """
+    return {
+        name
+        for plugin in plugins
+        for name in names
+        # getattr_static: looking must not run a plugin's properties
+        if getfixturemarker(inspect.getattr_static(plugin, name, None)) is not None
+    }
+
+
+def _stand_in(scope: Literal["session", "function"]) -> object:
+    """A fixture that fails the test asking for it with the one line that says what to install."""
+
+    def needs_the_browser_extra() -> NoReturn:
+        pytest.fail(NO_BROWSER_EXTRA, pytrace=False)
+
+    return pytest.fixture(needs_the_browser_extra, scope=scope)
 
 
 def find_chromium(env: dict[str, str] | os._Environ[str] = os.environ) -> str | None:
@@ -133,7 +207,9 @@ def pytest_runtest_makereport(
 
 
 def missing_browser(error: str, env: dict[str, str] | os._Environ[str] = os.environ) -> str:
-    """The one line for a launch that failed for want of a browser, or '' for any other error."""
+    """The one line for a browser journey that could not start for want of the extra or a browser, else ''."""
+    if error == NO_BROWSER_EXTRA:
+        return NO_BROWSER_EXTRA  # the stand-in's: the line alone, as the runner shows a missing Chromium's
     if "executable doesn't exist" not in error.lower():
         return ""
     given = env.get(CHROMIUM_ENV, "").strip()

@@ -1,5 +1,6 @@
-# Sourced by scripts/demo and scripts/test: make .venv from the lock (requirements/dev.txt, exact versions,
-# hashes checked) with the project installed in it, again whenever the lock or pyproject.toml changes.
+# Sourced by scripts/demo and scripts/test: make .venv from the lock (requirements/dev.txt: the dependencies
+# and the dev and browser extras, exact versions, hashes checked) with the project installed in it, again
+# whenever the lock or pyproject.toml changes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON=${PYTHON:-python3}

@@ -2,7 +2,9 @@
 
 A dependency added to or removed from pyproject.toml, or a bound that a locked version no longer meets,
 fails here until ``scripts/lock`` has been run; so do a pin without a hash and a runtime import that no
-runtime dependency provides (the images would start and crash).
+runtime dependency provides (the images would start and crash). The images and .venv have the ``browser``
+extra too; the dependencies without it must bring in no Playwright, and nothing may import what only the extra
+provides except the browser plugin, inside its functions: a suite that never uses a browser loads none of it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import ast
 import re
 import sys
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import packages_distributions
 from pathlib import Path
@@ -25,6 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO_ROOT / "requirements"
 PROJECT = "synthetic-monitor"
 RUNTIME_PACKAGES = ("runner", "target_service")
+BROWSER_PLUGIN = "runner/browser.py"  # the one file that may import what only the browser extra provides
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
 VIA_PROJECT = re.compile(rf"^{PROJECT} \(pyproject\.toml(::[\w.-]+)?\)$")
 
@@ -102,10 +106,29 @@ def pyproject() -> dict[str, Any]:
 
 def asked_for(project: dict[str, Any], lock: str) -> list[str]:
     """The requirements of pyproject.toml that the lock file ``lock`` must pin."""
-    runtime: list[str] = project["project"]["dependencies"]
+    base: list[str] = project["project"]["dependencies"]
     dev: list[str] = project["project"]["optional-dependencies"]["dev"]
+    browser: list[str] = project["project"]["optional-dependencies"]["browser"]
     build: list[str] = project["build-system"]["requires"]
-    return {"runtime": runtime, "dev": runtime + dev, "build": build}[lock]
+    return {"runtime": base + browser, "dev": base + dev + browser, "build": build}[lock]
+
+
+def names(requirements: Iterable[str]) -> set[str]:
+    """The canonical names of ``requirements``."""
+    return {str(canonicalize_name(Requirement(text).name)) for text in requirements}
+
+
+def needed(wanted: Iterable[str], pins: dict[str, Pin]) -> set[str]:
+    """The names of ``wanted`` and of every pin they need, directly or through other pins."""
+    found = set(wanted)
+    while more := {pin.name for pin in pins.values() if pin.needed_by & found} - found:
+        found |= more
+    return found
+
+
+def base_distributions() -> set[str]:
+    """What installing synthetic-monitor without extras installs: its dependencies and theirs, by the lock."""
+    return needed(names(pyproject()["project"]["dependencies"]), read_lock("runtime"))
 
 
 def read_lock(lock: str) -> dict[str, Pin]:
@@ -126,7 +149,7 @@ def test_the_runtime_lock_has_the_dev_lock_versions() -> None:
     ("change", "expected"),
     [
         (lambda deps: [*deps, "left-pad>=1.0"], "asks for 'left-pad>=1.0', which the lock does not pin"),
-        (lambda deps: [d for d in deps if not d.startswith("schedule")], "pins schedule for pyproject.toml, which"),
+        (lambda deps: [d for d in deps if not d.startswith("waitress")], "pins waitress for pyproject.toml, which"),
         (lambda deps: [*deps[1:], "pytest>=999"], "asks for 'pytest>=999', the lock pins pytest=="),
         (lambda deps: [*deps, "werkzeug>=3.0"], "pins werkzeug only for another package"),
     ],
@@ -147,40 +170,95 @@ def test_a_pin_without_hash_or_needer_is_caught() -> None:
     assert "nothing in the lock needs left-pad any more: run scripts/lock" in problems
 
 
+def test_pytest_playwright_is_an_extra_that_no_dependency_brings_in() -> None:
+    project = pyproject()["project"]
+    assert "pytest-playwright" not in names(project["dependencies"])
+    assert names(project["optional-dependencies"]["browser"]) == {"pytest-playwright"}
+    assert {"pytest-playwright", "playwright"}.isdisjoint(base_distributions())
+
+
+@dataclass(frozen=True, slots=True)
+class Import:
+    """A top-level module a file imports; deferred inside a function, so that it runs when called, not on import."""
+
+    module: str
+    path: str
+    deferred: bool
+
+
 def test_the_runtime_lock_provides_every_module_the_packages_import() -> None:
     runtime = set(read_lock("runtime"))
-    distributions = packages_distributions()
-    missing = {
-        module: where
-        for module, where in third_party_imports().items()
-        if not {str(canonicalize_name(d)) for d in distributions.get(module, [])} & runtime
-    }
+    missing = {found.module: found.path for found in third_party_imports() if not provided(found.module) & runtime}
     assert missing == {}, f"imported at run time but not in requirements/runtime.txt (pyproject.toml): {missing}"
 
 
-def third_party_imports() -> dict[str, str]:
-    """{top-level module: a file importing it} over the packages the images run, type-checking blocks aside."""
-    found: dict[str, str] = {}
+def test_the_packages_import_what_only_the_browser_extra_provides_only_when_a_browser_is_used() -> None:
+    assert extra_import_problems(third_party_imports(), base_distributions()) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "source", "allowed"),
+    [
+        (BROWSER_PLUGIN, "def launch():\n    from playwright.sync_api import sync_playwright\n", True),
+        (BROWSER_PLUGIN, "if TYPE_CHECKING:\n    from playwright.sync_api import Page\n", True),
+        (BROWSER_PLUGIN, "from playwright.sync_api import Page\n", False),
+        ("runner/plugin.py", "def launch():\n    import playwright\n", False),
+        ("runner/plugin.py", "import pytest_playwright\n", False),
+    ],
+    ids=["deferred-in-plugin", "type-checking", "on-import-in-plugin", "deferred-elsewhere", "on-import-elsewhere"],
+)
+def test_an_import_of_the_browser_extra_outside_a_function_of_the_browser_plugin_is_caught(
+    path: str, source: str, allowed: bool
+) -> None:
+    problems = extra_import_problems(file_imports(path, source), base_distributions())
+    assert (problems == []) is allowed, problems
+
+
+def extra_import_problems(imports: Iterable[Import], base: set[str]) -> list[str]:
+    """Imports of modules that the dependencies without extras do not provide, unless deferred in the plugin."""
+    return [
+        f"{found.path} imports {found.module}, which no dependency without extras provides: "
+        f"import it only inside a function of {BROWSER_PLUGIN}, or add it to the dependencies"
+        for found in imports
+        if not provided(found.module) & base and not (found.deferred and found.path == BROWSER_PLUGIN)
+    ]
+
+
+def provided(module: str) -> set[str]:
+    """The canonical names of the installed distributions that provide the top-level ``module``."""
+    return {str(canonicalize_name(name)) for name in packages_distributions().get(module, [])}
+
+
+def third_party_imports() -> list[Import]:
+    """The third-party imports of the packages the images run, type-checking blocks aside."""
+    found: list[Import] = []
     for package in RUNTIME_PACKAGES:
         for path in sorted((REPO_ROOT / package).rglob("*.py")):
-            for module in _imports(ast.parse(path.read_text())):
-                top = module.partition(".")[0]
-                if top not in sys.stdlib_module_names and top not in RUNTIME_PACKAGES and top != "__future__":
-                    found.setdefault(top, str(path.relative_to(REPO_ROOT)))
+            found += file_imports(str(path.relative_to(REPO_ROOT)), path.read_text())
     return found
 
 
-def _imports(tree: ast.AST) -> list[str]:
-    modules: list[str] = []
+def file_imports(path: str, source: str) -> list[Import]:
+    """The third-party imports of one file, ``path`` relative to the repository."""
+    return [
+        Import(module.partition(".")[0], path, deferred)
+        for module, deferred in _imports(ast.parse(source))
+        if module.partition(".")[0] not in {*sys.stdlib_module_names, *RUNTIME_PACKAGES, "__future__"}
+    ]
+
+
+def _imports(tree: ast.AST, deferred: bool = False) -> list[tuple[str, bool]]:
+    """(module, deferred) for each import under ``tree``, deferred when inside a function."""
+    modules: list[tuple[str, bool]] = []
     for node in ast.iter_child_nodes(tree):
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            modules += [m for child in node.orelse for m in _imports(ast.Module(body=[child], type_ignores=[]))]
+            modules += _imports(ast.Module(body=node.orelse, type_ignores=[]), deferred)
             continue
         if isinstance(node, ast.Import):
-            modules += [alias.name for alias in node.names]
+            modules += [(alias.name, deferred) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            modules.append(node.module)
-        modules += _imports(node)
+            modules.append((node.module, deferred))
+        modules += _imports(node, deferred or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda))
     return modules
 
 
