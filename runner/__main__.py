@@ -18,7 +18,7 @@ from types import FrameType
 
 from prometheus_client import CollectorRegistry, disable_created_metrics, push_to_gateway
 
-from runner import access, http, logs, summary
+from runner import access, http, logs, procs, summary
 from runner.artifacts import URL_PREFIX, ArtifactStore, wsgi_app
 from runner.config import Settings, parse_settings
 from runner.errors import ConfigError
@@ -57,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_USAGE
     executor = Executor(settings, artifacts.incoming)
+    # What a journey leaves behind when its cycle is killed (a double-forked daemon) then comes to the runner, to
+    # be killed, rather than to init, out of reach.
+    executor.reaping = procs.become_subreaper()
     executor.start()  # the forkserver imports pytest and warms up its plugins while the runner sets itself up
     try:
         return _run(settings, executor, artifacts)
@@ -68,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(settings: Settings, executor: Executor, artifacts: ArtifactStore) -> int:
     redactor = Redactor.from_env(os.environ, settings.secret_env)
     logs.configure(redactor=redactor)
+    if executor.cleared:
+        log = logs.get_logger("runner")
+        log.info("removed what killed runners left in the temporary folder", folders=executor.cleared)
     disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry()
     metrics = MonitorMetrics(
@@ -105,7 +111,7 @@ def run_once(monitor: Monitor) -> int:
     if monitor.settings.pushgateway and not _push(monitor):
         return EXIT_FAILED
     ran = cycle.results or cycle.other_shards  # a shard that owns none of the journeys is healthy
-    return EXIT_OK if ran and not cycle.failed and not cycle.collection_errors else EXIT_FAILED
+    return EXIT_OK if ran and not cycle.failed and not cycle.collection_errors and not cycle.error else EXIT_FAILED
 
 
 def _push(monitor: Monitor) -> bool:
@@ -177,7 +183,14 @@ def _raise_stop() -> None:
 
 
 def _on_stop_signals(action: Callable[[], None]) -> None:
+    """Run ``action`` on the first SIGTERM or SIGINT; later ones are ignored: a second signal (a supervisor's
+    TERM and a terminal's INT, or Ctrl-C pressed twice) must not break off the stop the first one began."""
+    stopping = threading.Event()
+
     def handler(signum: int, frame: FrameType | None) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
         action()
 
     signal.signal(signal.SIGTERM, handler)

@@ -8,11 +8,12 @@ itself, pickled: the runner reads it back as it was made.
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import importlib.util
 import os
 import signal
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 
 import pytest
@@ -20,13 +21,12 @@ import requests  # noqa: F401  (preloaded: nearly every journey imports it)
 
 from runner.handoff import CycleRequest, write_report
 from runner.options import Options
-from runner.procs import PPID, stat_fields
+from runner.procs import PPID, become_subreaper, stat_fields
 from runner.recorder import Recorder
-from runner.report import CycleReport
+from runner.report import EXIT_INTERNAL_ERROR, CycleReport, session_error, status_error
 from runner.workers import WorkerPool
 
 CYCLE_NICENESS = 5
-PR_SET_CHILD_SUBREAPER = 36
 
 
 def pytest_arguments(request: CycleRequest) -> list[str]:
@@ -48,7 +48,7 @@ def run_cycle(request: CycleRequest) -> None:
     # Cycles are background work: when the CPU is contended, /metrics and / answer first. With nothing
     # else running (the usual case) a niced process runs exactly as fast.
     os.nice(CYCLE_NICENESS)
-    _become_subreaper()
+    become_subreaper()  # what a journey leaves behind, daemons included, comes to this process
     # Files a journey leaves in the temporary folder go with the cycle's folder.
     os.environ["TMPDIR"] = tempfile.tempdir = request.temp_dir
     output = os.open(request.output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -62,20 +62,28 @@ def run_cycle(request: CycleRequest) -> None:
         request.retries,
         artifacts_dir=Path(request.artifacts_dir) if request.artifacts_dir else None,
     )
+    as_python_m_pytest(request.pytest_args)
     recorder = Recorder(Path(request.journeys))
     pool = WorkerPool(
         request.workers,
         request.timeout_seconds,
         recorder,
         Path(request.heartbeat_path),
+        board=Path(request.board_path) if request.board_path else None,
         max_journeys=request.max_journeys,
         shard=request.shard,
     )
-    code = 1
+    code, error = 1, ""
     try:
-        code = int(pytest.main(pytest_arguments(request), plugins=[options, recorder, pool]))
+        try:
+            code = int(pytest.main(pytest_arguments(request), plugins=[options, recorder, pool]))
+        except Exception as exc:  # a hook that raised past pytest itself: pytest_sessionfinish, pytest_unconfigure
+            traceback.print_exc()
+            code, error = EXIT_INTERNAL_ERROR, session_error("internal error", exc)
+        report = cycle_report(options, recorder, pool, code, error)
+        code = report.exit_status
         if recorder.session_started:
-            write_report(Path(request.report_path), cycle_report(options, recorder, pool))
+            write_report(Path(request.report_path), report)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -83,8 +91,33 @@ def run_cycle(request: CycleRequest) -> None:
     os._exit(code)
 
 
-def cycle_report(options: Options, recorder: Recorder, pool: WorkerPool) -> CycleReport:
-    """The cycle's outcome: results in collection order, whichever worker finished first."""
+def as_python_m_pytest(pytest_args: tuple[str, ...]) -> None:
+    """Give the journeys the ``__main__`` and ``sys.argv`` of ``python -m pytest ARGS``, not the forkserver's.
+
+    The forkserver's ``__main__`` is the built-in module of ``python -c`` (or the runner's console script, run
+    again as ``__mp_main__``): a journey that reads or patches ``__main__.__file__``, or starts a process that
+    imports the main module (multiprocessing's spawn), would see the runner instead of pytest.
+    """
+    spec = importlib.util.find_spec("pytest.__main__")
+    if spec is None or spec.loader is None or spec.origin is None:
+        return
+    main = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(main)  # named pytest.__main__ while it runs, so it defines names and starts nothing
+    main.__name__ = "__main__"
+    sys.modules["__main__"] = main
+    sys.modules.pop("__mp_main__", None)
+    sys.argv = [spec.origin, *pytest_args]
+    sys.orig_argv = [sys.executable, "-m", "pytest", *pytest_args]
+
+
+def cycle_report(
+    options: Options, recorder: Recorder, pool: WorkerPool, exit_status: int = 0, error: str = ""
+) -> CycleReport:
+    """The cycle's outcome: results in collection order, whichever worker finished first, and whatever went wrong
+    with the session itself (then the exit status is pytest's for an internal error, if it was not already one)."""
+    error = error or recorder.error or pool.error or status_error(exit_status)
+    if error and not status_error(exit_status):
+        exit_status = EXIT_INTERNAL_ERROR
     return CycleReport(
         collected=tuple(recorder.collected),
         results=tuple(result for _, result in sorted(pool.results, key=lambda pair: pair[0])),
@@ -94,14 +127,9 @@ def cycle_report(options: Options, recorder: Recorder, pool: WorkerPool) -> Cycl
         fixtures=tuple(pool.fixtures),
         notes=tuple(options.notes),
         labels=tuple(recorder.labels),
+        exit_status=exit_status,
+        error=error,
     )
-
-
-def _become_subreaper() -> None:
-    """Processes a journey leaves behind (even daemonized ones) become this process's children when orphaned."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def kill_orphans() -> None:

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import multiprocessing.util
 import os
-import signal
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, replace
-from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
 
+from runner import forking
 from runner.config import Settings
 from runner.handoff import (
     HEARTBEAT_SECONDS,
@@ -34,19 +32,20 @@ from runner.handoff import (
     CycleRequest,
     describe_signal,
     read_report,
+    read_running,
     start_cycle,
 )
-from runner.procs import SESSION, STATE, stat_fields
+from runner.procs import PPID, kill_family, stat_fields, state_of
 from runner.report import CycleReport
+from runner.scratch import Scratch, clear_abandoned
 
 OUTPUT_TAIL_LINES = 20
 JOIN_POLL_SECONDS = 0.05
 PYTEST_USAGE_ERROR = 4
-MAX_SOCKET_FOLDER_CHARS = 60  # + "/pymp-xxxxxxxx/listener-xxxxxxxx" stays under AF_UNIX's 108 bytes
-# mkdtemp makes a private (0700) folder with a random name there, so shared folders are safe.
-SHORT_TEMP_FOLDERS = ("/tmp", "/dev/shm", "/var/tmp")  # noqa: S108
 CONFTEST_FAILURE = "ImportError while loading conftest"
-KILL_PASSES = 3
+REAP_SECONDS = 5.0
+ENDED_STATES = frozenset({"Z", ""})  # a zombie, or gone
+UNREPORTED_END_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,28 +92,52 @@ class Executor:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["runner.preload"])
         self._stop = threading.Event()
+        self._scratches: list[Scratch] = []  # this runner's own temporary folders (see runner.scratch)
+        self.cleared: list[str] = []  # folders of earlier runners that start() removed
+        self.reaping = False  # the runner is a subreaper: a killed cycle's orphans come to it, to be reaped
 
     def start(self) -> None:
-        """Start the forkserver now (it is a single-threaded process, so forking from it is safe)."""
-        _short_socket_folder()
-        forkserver.ensure_running()
+        """Clear what runners killed earlier left in the temporary folder, then start the forkserver now (it is a
+        single-threaded process, so forking from it is safe), its socket in this runner's own folder."""
+        for folder in clear_abandoned(Path(tempfile.gettempdir())):
+            self.cleared.append(str(folder))
+        short = forking.start(self._scratch().root)
+        if short is not None:
+            self._scratches.append(short)
 
     def stop(self) -> None:
         """Make a running cycle end at once, killing its process group."""
         self._stop.set()
 
     def close(self) -> None:
-        """Stop the forkserver and multiprocessing's resource tracker and reap them: nothing outlives the runner."""
-        for helper in (getattr(forkserver, "_forkserver", None), getattr(resource_tracker, "_resource_tracker", None)):
-            stop = getattr(helper, "_stop", None)  # CPython's own (private) way to end these helper processes
-            if callable(stop):
-                with contextlib.suppress(OSError, ChildProcessError):
-                    stop()
+        """End the forkserver and the resource tracker (killed if they do not end in a few seconds), then remove
+        this runner's folders: nothing outlives the runner."""
+        forking.stop_helpers()
+        self.reap_orphans()
+        for scratch in self._scratches:
+            scratch.close()
+
+    def reap_orphans(self) -> None:
+        """Kill and reap the runner's children that are not multiprocessing's helpers: with the runner a
+        subreaper (``procs.become_subreaper``), these are what a killed cycle's journeys left, daemons included."""
+        me, helpers = os.getpid(), forking.helper_pids()
+        table = list(stat_fields())
+        strays = [pid for pid, fields in table if int(fields[PPID]) == me and pid not in helpers]
+        if not strays:
+            return
+        kill_family(*strays)
+        for pid in strays:
+            _reap(pid)
+
+    def _scratch(self) -> Scratch:
+        if not self._scratches:
+            self._scratches.append(Scratch.make())
+        return self._scratches[0]
 
     def run(self, collect_only: bool = False) -> Execution:
         """Run (or only collect) the suite once; never raises for what the journeys or the disk do."""
         try:
-            folder = tempfile.TemporaryDirectory(prefix="synthetic-cycle-", ignore_cleanup_errors=True)
+            folder = tempfile.TemporaryDirectory(prefix="cycle-", dir=self._scratch().root, ignore_cleanup_errors=True)
         except OSError as exc:
             problem = f"cannot create the cycle's folder in {tempfile.gettempdir()}: {exc.strerror or exc}"
             return Execution(report=None, exit_code=None, output_tail="", problem=problem)
@@ -126,9 +149,14 @@ class Executor:
             except OSError as exc:
                 return Execution(None, None, "", problem=f"cannot write in {workdir}: {exc.strerror or exc}")
             process = self._context.Process(target=start_cycle, args=(request,), name="synthetic-cycle")
-            process.start()
+            problem = forking.start_process(process)
+            if problem:
+                return Execution(None, None, "", problem=problem)
             stopped, stalled = self._wait(process, Path(request.heartbeat_path))
-            _kill_group(process)  # anything a journey started and left in the cycle's process group
+            running = read_running(Path(request.board_path)) if stalled else ()
+            _kill_cycle(process)  # anything a journey started and left behind, daemons included
+            if self.reaping:
+                self.reap_orphans()
             execution = Execution(
                 report=read_report(Path(request.report_path)),
                 exit_code=process.exitcode,
@@ -137,11 +165,16 @@ class Executor:
                 stalled=stalled,
             )
             if execution.report is None:
-                execution = replace(execution, problem=self._explain(execution, Path(workdir)))
+                execution = replace(execution, problem=self._explain(execution, Path(workdir), running))
             return execution
 
-    def _explain(self, execution: Execution, workdir: Path) -> str:
+    def _explain(self, execution: Execution, workdir: Path, running: tuple[str, ...] = ()) -> str:
         """Why a cycle ended without a report, in one line."""
+        if execution.stalled and running:
+            return (
+                f"the cycle's process gave no sign of life for more than {self._quiet_limit():g} s while "
+                f"{', '.join(running)} ran (stopped or hung, by that journey?); the cycle was killed"
+            )
         if execution.stalled:
             return (
                 f"no sign of life for more than {self._quiet_limit():g} s (a hang while importing or collecting "
@@ -166,6 +199,7 @@ class Executor:
             report_path=str(workdir / "report.pickle"),
             output_path=str(workdir / "pytest-output.log"),
             heartbeat_path=str(workdir / "heartbeat"),
+            board_path=str(workdir / "running"),
             workers=settings.workers,
             timeout_seconds=settings.timeout_seconds,
             pytest_args=settings.pytest_args,
@@ -178,60 +212,59 @@ class Executor:
         )
 
     def _wait(self, process: multiprocessing.process.BaseProcess, heartbeat: Path) -> tuple[bool, bool]:
-        """Wait for the child; kill its group on stop or when its heartbeat goes quiet. Returns (stopped, stalled)."""
+        """Wait for the child; kill its group on stop or when its heartbeat goes quiet. Returns (stopped, stalled).
+
+        A beat is any change of the heartbeat file, timed on the monotonic clock: a wall clock set back or
+        forward does not make a healthy cycle look silent.
+        """
         # Collection and each journey are bounded by the timeout; silence beyond that means a hang we
-        # cannot see from inside (an import that blocks, a stuck plugin).
+        # cannot see from inside (an import that blocks, a stuck plugin, a process stopped by SIGSTOP).
         quiet_limit = self._quiet_limit()
+        last_beat, beat = time.monotonic(), _beat(heartbeat)
+        ended: float | None = None
         while True:
             process.join(JOIN_POLL_SECONDS)
             if process.exitcode is not None:
                 return False, False
             if self._stop.is_set():
-                _kill_group(process)
+                _kill_cycle(process)
                 return True, False
-            if time.time() - heartbeat.stat().st_mtime > quiet_limit:
-                _kill_group(process)
+            now, seen = time.monotonic(), _beat(heartbeat)
+            ended = (ended or now) if state_of(process.pid or 0) in ENDED_STATES else None
+            if ended is not None and now - ended > UNREPORTED_END_SECONDS:
+                # The child is gone but its parent, the forkserver, does not say so: stopped (SIGSTOP) or hung.
+                forking.kill_forkserver("did not report the end of a cycle")
+            if seen != beat:
+                last_beat, beat = now, seen
+            elif now - last_beat > quiet_limit:
+                _kill_cycle(process)
                 return False, True
 
 
-def _short_socket_folder() -> None:
-    """Keep the forkserver's socket path within AF_UNIX's 108 bytes whatever TMPDIR is.
-
-    multiprocessing puts the socket in a folder it makes in the temporary folder; with a long TMPDIR the path
-    is too long to bind. Then that folder goes to the first short writable place instead; the cycles' own
-    folders stay in TMPDIR.
-    """
-    if len(tempfile.gettempdir()) <= MAX_SOCKET_FOLDER_CHARS:
-        return
-    for candidate in SHORT_TEMP_FOLDERS:
-        if os.access(candidate, os.W_OK | os.X_OK):
-            previous, tempfile.tempdir = tempfile.tempdir, candidate
-            try:
-                multiprocessing.util.get_temp_dir()  # made once, remembered for the process
-            finally:
-                tempfile.tempdir = previous
-            return
+def _beat(heartbeat: Path) -> tuple[int, int]:
+    """What changes at every beat: the file is replaced (a new inode) or touched (a new mtime)."""
+    try:
+        stat = heartbeat.stat()
+    except OSError:
+        return (0, 0)
+    return (stat.st_ino, stat.st_mtime_ns)
 
 
-def _kill_group(process: multiprocessing.process.BaseProcess) -> None:
-    """Kill every process of the cycle's session: the child, its workers and what journeys started."""
+def _kill_cycle(process: multiprocessing.process.BaseProcess) -> None:
+    """Kill every process of the cycle: the child, its session (workers) and all its descendants, daemons that
+    left the session included; then wait (bounded) for the child's end."""
     pid = process.pid
     assert pid is not None
-    if process.exitcode is None and pid not in _session_members(pid):
-        process.kill()  # not yet in its own session
-    for _ in range(KILL_PASSES):  # a process forked while the first pass ran is found by the next
-        members = _session_members(pid)
-        for member in members:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(member, signal.SIGKILL)
-        if not members:
-            break
-    process.join(5)
+    kill_family(pid)
+    process.join(REAP_SECONDS)
 
 
-def _session_members(sid: int) -> list[int]:
-    """The live processes whose session is ``sid``; zombies are already dead."""
-    return [pid for pid, fields in stat_fields() if int(fields[SESSION]) == sid and fields[STATE] != "Z"]
+def _reap(pid: int) -> None:
+    """Wait for a killed child of ours, at most REAP_SECONDS."""
+    deadline = time.monotonic() + REAP_SECONDS
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(pid, os.WNOHANG) == (0, 0) and time.monotonic() < deadline:
+            time.sleep(JOIN_POLL_SECONDS)
 
 
 def _tail(path: Path) -> str:

@@ -11,9 +11,11 @@ Usage::
 
 from __future__ import annotations
 
+import mmap
 import os
 import pickle
 import signal
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from runner.report import CycleReport
 from runner.shard import EVERY_JOURNEY, Shard
 
 HEARTBEAT_SECONDS = 0.5
+SLOT_BYTES = 512  # a journey id longer than this (less its length) is cut short
+_LENGTH = struct.Struct("=H")
 KILL_GRACE_SECONDS = 2.0
 REFUSAL_PREFIX = "pytest option"  # how a usage error about a pytest option the monitor refuses begins
 
@@ -42,6 +46,7 @@ class CycleRequest:
     retries: int | None = None
     shard: Shard = EVERY_JOURNEY
     artifacts_dir: str = ""  # where browser journeys' screenshots go, outside the cycle's folder
+    board_path: str = ""  # the RunningBoard: which journey each worker runs
 
 
 def start_cycle(request: CycleRequest) -> None:
@@ -67,6 +72,42 @@ def read_report(path: Path) -> CycleReport | None:
     except (OSError, EOFError, pickle.UnpicklingError):
         return None
     return report if isinstance(report, CycleReport) else None
+
+
+class RunningBoard:
+    """Which journey each worker runs now: one fixed slot per worker in a file the cycle's processes map.
+
+    A worker writes a journey's id into its slot as it starts it (a copy into shared memory, no system call),
+    so the runner can name the journeys that were running when a cycle went silent, even when the cycle's
+    process was stopped before it heard of them.
+    """
+
+    def __init__(self, path: Path, slots: int) -> None:
+        with path.open("w+b") as file:
+            file.truncate(slots * SLOT_BYTES)
+            self._map = mmap.mmap(file.fileno(), slots * SLOT_BYTES)
+
+    def show(self, slot: int, journey: str) -> None:
+        """Say that the worker of ``slot`` runs ``journey`` now ("" for nothing)."""
+        data = journey.encode("utf-8", "replace")[: SLOT_BYTES - _LENGTH.size]
+        start = slot * SLOT_BYTES
+        self._map[start + _LENGTH.size : start + _LENGTH.size + len(data)] = data
+        _LENGTH.pack_into(self._map, start, len(data))  # last: a reader sees the old id or the new one
+
+
+def read_running(path: Path) -> tuple[str, ...]:
+    """The journeys a cycle's board says are running."""
+    try:
+        board = path.read_bytes()
+    except OSError:
+        return ()
+    found = []
+    for start in range(0, len(board) - _LENGTH.size + 1, SLOT_BYTES):
+        (length,) = _LENGTH.unpack_from(board, start)
+        data = board[start + _LENGTH.size : start + _LENGTH.size + min(length, SLOT_BYTES - _LENGTH.size)]
+        if data:
+            found.append(data.decode("utf-8", "replace"))
+    return tuple(found)
 
 
 def describe_status(status: int) -> str:

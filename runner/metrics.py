@@ -256,7 +256,11 @@ class MonitorMetrics:
         self.journey_series.keep_only(set(current))
 
     def record_cycle(self, cycle: CycleReport, finished_at: float, duration_seconds: float) -> None:
-        """One observation per executed journey, then the cycle's own numbers."""
+        """One observation per executed journey, then the cycle's own numbers.
+
+        A cycle whose session went wrong (``cycle.error``) counts as an error, not as completed: its journeys'
+        results still count, but the last completed cycle's time stands, so the monitor's own alert sees it.
+        """
         self.add_journeys([*cycle.collected, *(result.journey for result in cycle.results)])
         self.journey_series.set_labels(cycle.collected, cycle.labels)
         for result in cycle.results:
@@ -269,6 +273,9 @@ class MonitorMetrics:
         self.journeys.set(len(cycle.collected))
         self.over_cap.set(cycle.over_cap)
         self.cycle_duration.set(duration_seconds)
+        if cycle.error:
+            self.runs.labels("error").inc()
+            return
         self.last_run.set(finished_at)
         self.runs.labels("completed").inc()
 

@@ -9,6 +9,7 @@ Usage::
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -55,6 +56,8 @@ class Monitor:
         self.last_cycle_started: float | None = None  # monotonic
         self.last_report: CycleReport | None = None
         self.last_execution: Execution | None = None
+        # Why the suite as a whole could not run (or its session broke) in the last cycle; None once one completes.
+        self.suite_error: dict[str, Any] | None = None
         self._busy = threading.Event()
         self._due = threading.Event()
         self._scheduled_at: float | None = None
@@ -69,9 +72,12 @@ class Monitor:
             raise ConfigError(execution.usage_message)
         if execution.report is None:  # e.g. a broken conftest.py: keep serving, every cycle will say so
             self.metrics.record_error(broken_files=int(execution.broken_conftest))
-            self._log_suite_error(execution, "collection")
+            self._log_suite_error(execution, "collection", execution.problem)
             return
         collected = self._parse(execution.report)
+        if collected.error:
+            self.metrics.record_error()
+            self._log_suite_error(execution, "collection", collected.error)
         self.metrics.add_collection(collected)
         self.history.add_journeys(collected.collected)
         self._publish()
@@ -122,25 +128,29 @@ class Monitor:
     def run_cycle(self) -> CycleReport | None:
         """Run the suite once and record it; None when it could not run or was stopped."""
         self.last_cycle_started = time.monotonic()
-        started = time.time()
+        started = time.time()  # for people; the duration is measured on the monotonic clock
         scheduled, self._scheduled_at = self._scheduled_at, None
         execution = self.executor.run()
         self.last_execution = execution
-        finished = time.time()
+        finished, duration = time.time(), time.monotonic() - self.last_cycle_started
         if execution.stopped or (execution.usage_error and self.settings.once):
             return None  # --once exits 2 with the usage error in one line
         if execution.report is None:
             self.metrics.record_error(broken_files=int(execution.broken_conftest))
+            self._log_suite_error(execution, "cycle", execution.problem, finished)
             self._publish()
-            self._log_suite_error(execution, "cycle")
             return None
         cycle = self._parse(execution.report)
         self._keep_artifacts(cycle, finished)
-        self.metrics.record_cycle(cycle, finished_at=finished, duration_seconds=finished - started)
+        self.metrics.record_cycle(cycle, finished_at=finished, duration_seconds=duration)
         self.last_report = cycle
-        self._log_cycle(cycle, started, finished - started, scheduled)
+        self._log_cycle(cycle, started, duration, scheduled)
+        if cycle.error:  # its journeys count, but the cycle is an error: pytest's session broke
+            self._log_suite_error(execution, "cycle", cycle.error, finished)
+        else:
+            self.suite_error = None
         self._write_metrics_file()
-        self._record_history(cycle, finished, finished - started)
+        self._record_history(cycle, finished, duration)
         self._publish()
         return cycle
 
@@ -162,6 +172,7 @@ class Monitor:
             "interval_seconds": self.settings.interval_seconds,
             "location": self.settings.location,
             "shard": str(self.settings.shard),
+            "suite_error": self.suite_error,
             **self.history.as_json(),
         }
         template = self.settings.trace_url
@@ -204,8 +215,9 @@ class Monitor:
             if scheduled is None
             else {"scheduled_at": round(scheduled, 6), "start_lag_seconds": round(started - scheduled, 6)}
         )
-        self.log.info(
-            "cycle completed",
+        self.log.log(
+            logging.ERROR if cycle.error else logging.INFO,
+            "cycle ended in an error" if cycle.error else "cycle completed",
             passed=len(cycle.results) - len(failed),
             failed=len(failed),
             collection_errors=len(cycle.collection_errors),
@@ -234,11 +246,13 @@ class Monitor:
         for error in cycle.collection_errors:
             self.log.error("journey file failed to load", path=error.path, error=error.message)
 
-    def _log_suite_error(self, execution: Execution, stage: str) -> None:
+    def _log_suite_error(self, execution: Execution, stage: str, problem: str, at: float | None = None) -> None:
+        """Say in the log (with the end of pytest's output) and on the page why the suite could not run."""
+        self.suite_error = {"at": time.time() if at is None else at, "stage": stage, "message": problem}
         self.log.error(
             "journey suite could not run",
             stage=stage,
-            problem=execution.problem,
+            problem=problem,
             exit_code=execution.exit_code,
             output=execution.output_tail,
         )

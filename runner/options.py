@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from runner.handoff import REFUSAL_PREFIX
+from runner.report import safe_text
 
 # option dest -> (what the user wrote, why the monitor cannot run with it)
 REFUSED: dict[str, tuple[str, str]] = {
@@ -69,6 +70,15 @@ class Options:
             config.option.synthetic_artifacts = str(self.artifacts_dir)
         return (yield)
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        # The cache is the cycle's own (in its folder, gone after it). pytest writes the node ids it saw into it
+        # and fails the whole session when one holds bytes that are not UTF-8 (a file named on a Latin-1 disk).
+        cache = getattr(config, "cache", None)
+        if cache is not None:
+            write = cache.set
+            cache.set = lambda key, value: write(key, _safe_value(value))
+
     def apply(self, option: object) -> None:
         """Refuse, override and set options on a parsed ``config.option`` namespace."""
         for dest, (flag, why) in REFUSED.items():
@@ -91,3 +101,14 @@ class Options:
             option.reruns = self.retries  # a @pytest.mark.flaky(reruns=N) on a journey still wins
         if hasattr(option, "basetemp"):  # tmp_path and friends live in the cycle's folder, removed after it
             option.basetemp = str(self.temp_dir / "pytest")
+
+
+def _safe_value(value: object) -> object:
+    """A JSON value whose strings, keys included, hold no lone surrogate (see ``runner.report.safe_text``)."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dict):
+        return {_safe_value(key): _safe_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe_value(item) for item in value]
+    return value

@@ -47,15 +47,19 @@ def render(results: dict[str, Any], interval_seconds: float, now: float | None =
     journeys = results["journeys"]
     refresh = int(min(REFRESH_SECONDS_MAX, max(REFRESH_SECONDS_MIN, interval_seconds)))
     rows = "\n".join(_row(journey, now) for journey in journeys)
+    banner, banner_class = _banner_text(journeys), _banner_class(journeys)
+    if results.get("suite_error"):
+        banner, banner_class = "The journey suite is broken", "bad"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="{refresh}">
-<title>{escape(_banner_text(journeys))} - synthetic monitor</title>
+<title>{escape(banner)} - synthetic monitor</title>
 <style>{STYLE}</style></head>
 <body><main>
-<div class="banner {_banner_class(journeys)}" id="banner">{escape(_banner_text(journeys))}</div>
+<div class="banner {banner_class}" id="banner">{escape(banner)}</div>
 <p class="meta">{_where(results)}{_meta(results.get("last_cycle"), interval_seconds, now)}</p>
+{_suite_error(results.get("suite_error"), now)}
 <table id="journeys"><thead><tr><th>State</th><th>Journey</th><th>Last run</th><th class="num">Duration</th>
 <th>Failing since</th><th>Recent runs</th></tr></thead>
 <tbody>
@@ -183,6 +187,17 @@ def _chart(history: list[dict[str, Any]]) -> str:
         f'<svg class="chart" role="img" width="{CHART_WIDTH}" height="{CHART_HEIGHT}" '
         f'viewBox="-3 0 {CHART_WIDTH + 6} {CHART_HEIGHT}"><title>{escape(label)}</title>'
         f'<polyline points="{line}" fill="none" stroke="#0969da" stroke-width="1.5"/>{dots}</svg>'
+    )
+
+
+def _suite_error(error: dict[str, Any] | None, now: float) -> str:
+    """Why the last cycle could not run its suite, or broke off: pytest's own words."""
+    if not error:
+        return ""
+    return (
+        f'<div class="broken" id="suite-error"><strong>The last cycle ended in an error '
+        f"<span{_title(error['at'])}>({_ago(error['at'], now)})</span></strong>"
+        f'<pre class="message">{escape(error["message"])}</pre></div>'
     )
 
 

@@ -2,8 +2,8 @@
 
 Tasks go one way as 4-byte item indices (``SHUTDOWN`` when there is nothing more, ``STOP`` to stop after
 the current journey). Results come back as length-prefixed ``marshal`` frames, each a tuple whose first
-element names its kind (``RESULT`` or ``LEAVE``). The reader keeps a buffer, so one ``read`` takes every
-frame that has arrived.
+element names its kind (``RESULT``, ``ATTEMPT``, ``ERROR`` or ``LEAVE``). The reader keeps a buffer, so one
+``read`` takes every frame that has arrived.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ RETRY = -3  # followed by (reruns left, index): run a journey whose worker died,
 RESULT = "result"  # (RESULT, index, outcome or None, fixture timings)
 LEAVE = "leave"  # (LEAVE, stop the session): the worker exits on purpose with nothing running
 ATTEMPT = "attempt"  # (ATTEMPT, failure message): the running journey failed and starts again (a retry)
+ERROR = "error"  # (ERROR, what): a hook raised outside any journey's phases: the cycle ends as an error
 READ_BYTES = 65536
 _HEADER = struct.Struct("!I")
 _INDEX = struct.Struct("!i")

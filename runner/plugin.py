@@ -30,7 +30,7 @@ import requests
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from runner import tracing
-from runner.report import MAX_LABEL_VALUE_CHARS, StepResult, failure_message, first_line, journey_id
+from runner.report import MAX_LABEL_VALUE_CHARS, StepResult, failure_message, first_line, journey_id, safe_text
 
 DEFAULT_TARGET_URL = "http://127.0.0.1:8080"
 DEFAULT_HTTP_TIMEOUT_SECONDS = 5.0
@@ -141,7 +141,7 @@ def step(request: pytest.FixtureRequest) -> Callable[[str], AbstractContextManag
 
     @contextmanager
     def timed(name: str) -> Iterator[None]:
-        name = str(name)[:MAX_STEP_NAME_CHARS]
+        name = safe_text(str(name))[:MAX_STEP_NAME_CHARS]
         if name not in {done.name for done in steps} and len({done.name for done in steps}) >= MAX_STEPS:
             pytest.fail(
                 f"journey has more than {MAX_STEPS} distinct steps (next: {name!r}); a step name is a "
@@ -216,7 +216,7 @@ def journey_labels(item: pytest.Item) -> dict[str, str]:
     merged = _merged_labels(item)
     if any(label_problem(name, value) for name, value in merged.items()):
         return {}
-    return {name: str(value) for name, value in merged.items()}
+    return {name: safe_text(str(value)) for name, value in merged.items()}
 
 
 def labels_problem(item: pytest.Item) -> str:

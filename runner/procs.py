@@ -1,17 +1,26 @@
-"""This machine's processes as /proc/PID/stat shows them, for finding what a cycle left behind.
+"""This machine's processes as /proc/PID/stat shows them, and the one way the runner ends a family of them.
 
 Usage::
 
     children = [pid for pid, fields in stat_fields() if int(fields[PPID]) == os.getpid()]
+    become_subreaper()              # orphans of our descendants become our children, not init's
+    kill_family(cycle_pid)          # the cycle, its session, and every descendant, daemons included
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import ctypes
+import os
+import signal
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 # Indices into the fields after the command name: state, ppid, pgrp, session (fields 3 to 6 of stat).
 STATE, PPID, PGRP, SESSION = 0, 1, 2, 3
+PR_SET_CHILD_SUBREAPER = 36
+KILL_PASSES = 5  # a process forked while one pass ran is found by the next
+DEAD_STATES = frozenset({"Z", "X"})
 
 
 def stat_fields() -> Iterator[tuple[int, list[str]]]:
@@ -25,3 +34,53 @@ def stat_fields() -> Iterator[tuple[int, list[str]]]:
             continue  # gone meanwhile
         # The command name (field 2) may hold spaces and parentheses: the fields start after the last ")".
         yield int(entry.name), stat.rsplit(")", 1)[1].split()
+
+
+def state_of(pid: int) -> str:
+    """A process's state letter (R, S, D, T for stopped, Z...), or "" when it is gone."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[STATE]
+    except (OSError, IndexError):
+        return ""
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants (a journey's double-forked daemon) this process's children; False where the
+    system cannot (not Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    return False
+
+
+def family(roots: Iterable[int], table: list[tuple[int, list[str]]] | None = None) -> set[int]:
+    """The live processes that are ``roots``, in their sessions, or descended from them."""
+    table = list(stat_fields()) if table is None else table
+    alive = {pid: fields for pid, fields in table if fields[STATE] not in DEAD_STATES}
+    found = {root for root in roots if root in alive}
+    found |= {pid for pid, fields in alive.items() if int(fields[SESSION]) in found}
+    children: dict[int, list[int]] = {}
+    for pid, fields in alive.items():
+        children.setdefault(int(fields[PPID]), []).append(pid)
+    todo = list(found)
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def kill_family(*roots: int) -> None:
+    """SIGKILL ``roots``, their sessions and all their descendants, pass after pass until none is left.
+
+    All at once, so no process is orphaned (and re-parented out of reach) before it is seen: a stopped
+    process dies of SIGKILL too.
+    """
+    for _ in range(KILL_PASSES):
+        members = family(roots)
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if not members:
+            return

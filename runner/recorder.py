@@ -23,7 +23,15 @@ import pytest
 
 from runner import browser
 from runner.plugin import FAILED_STEP_KEY, JOURNEY_PREFIX_KEY, STEPS_KEY, TRACE_KEY, journey_labels
-from runner.report import CollectionError, FixtureTiming, JourneyResult, collection_message, journey_id, journey_result
+from runner.report import (
+    CollectionError,
+    FixtureTiming,
+    JourneyResult,
+    collection_message,
+    journey_id,
+    journey_result,
+    session_error,
+)
 from runner.report import node_prefix as _node_prefix
 
 FUNCTION_SCOPE = "function"
@@ -47,6 +55,7 @@ class Recorder:
         self._teardown_started: dict[int, float] = {}
         self._depth = 0
         self.session_started = False
+        self.error = ""  # pytest's internal error or interruption of the session, the first one
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session_started = True
@@ -66,6 +75,13 @@ class Recorder:
             for journey, item in zip(self.collected, session.items, strict=True)
             if (found := journey_labels(item))
         ]
+
+    def pytest_internalerror(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        self.error = self.error or session_error("internal error", excinfo.value)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # pytest.exit() or a KeyboardInterrupt in a session hook: the cycle stopped short, whatever its status.
+        self.error = self.error or session_error("session interrupted", excinfo.value)
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         # pytest-rerunfailures starts every attempt with a logstart: what came before was a retried attempt.

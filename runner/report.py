@@ -13,6 +13,8 @@ Usage::
 from __future__ import annotations
 
 import posixpath
+import re
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,9 +25,19 @@ KILLED_PREFIX = "synthetic-monitor: the journey overran its timeout"
 PYTEST_TIMEOUT_MARK = "from pytest-timeout"
 
 REASONS = ("assertion", "error", "timeout", "crash")
+# pytest's exit statuses that say the session itself went wrong (ExitCode.INTERRUPTED, INTERNAL_ERROR,
+# USAGE_ERROR); 0, 1 (journeys failed) and 5 (none collected) are a cycle's ordinary ends.
+SESSION_ERROR_STATUSES = {2: "interrupted", 3: "internal error", 4: "usage error"}
+EXIT_INTERNAL_ERROR = 3
+# Frames of these modules are pytest's machinery (and ours), not where a hook went wrong.
+MACHINERY = frozenset({"_pytest", "pytest", "pluggy", "runner", "warnings", "contextlib"})
 MESSAGE_LINES = 6
 MESSAGE_CHARS = 2000
 MAX_LABEL_VALUE_CHARS = 128  # a journey label's value, and --location
+# Lone surrogates: what os.fsdecode makes of bytes that are not UTF-8 (a file name from a Latin-1 disk). No
+# UTF-8 text (a metrics body, a page, a JSON document) can hold them.
+LONE_SURROGATES = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +105,8 @@ class CycleReport:
     fixtures: tuple[FixtureTiming, ...] = ()
     notes: tuple[str, ...] = ()  # pytest options the runner overrode, each said once in the log
     labels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (journey, its labels) when it has any
+    exit_status: int = 0  # pytest's
+    error: str = ""  # what went wrong with the session itself (an internal error, an interruption), or ""
 
     @property
     def failed(self) -> tuple[JourneyResult, ...]:
@@ -170,11 +184,20 @@ def _retried_failure(attempt: Sequence[PhaseReport]) -> str:
     return ""
 
 
+def safe_text(text: str) -> str:
+    """``text`` that any UTF-8 output can carry: each lone surrogate becomes U+FFFD, the replacement character.
+
+    Every text that comes from a journey (its id, a step's name, a label, a failure message) passes here where
+    it enters, so that no later stage (/metrics, the page, the metrics file, the log) meets one it cannot write.
+    """
+    return LONE_SURROGATES.sub(REPLACEMENT, text)
+
+
 def failure_message(longrepr: object) -> str:
     """The first lines of what went wrong: pytest's crash message (the exception line), else the whole text."""
     crash = getattr(longrepr, "reprcrash", None)
     text = getattr(crash, "message", "") if crash is not None else ""
-    lines = [line.rstrip() for line in (text or str(longrepr or "")).strip().splitlines()]
+    lines = [line.rstrip() for line in safe_text(text or str(longrepr or "")).strip().splitlines()]
     return "\n".join(lines[:MESSAGE_LINES])[:MESSAGE_CHARS] or "failed without a message"
 
 
@@ -189,8 +212,30 @@ def classify(stage: str, message: str) -> str:
     return "error"
 
 
+def session_error(kind: str, exc: BaseException) -> str:
+    """What broke a whole session, in at most two lines: the exception, then where a hook raised it.
+
+    ``pytest internal error: PytestUnknownMarkWarning: Unknown pytest.mark.x - is this a typo? ...``
+    ``in pytest_collection_modifyitems, conftest.py:5``: the innermost frame outside pytest's machinery.
+    """
+    line = first_line("".join(traceback.format_exception_only(type(exc), exc))) or type(exc).__name__
+    where = ""
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.partition(".")[0] not in MACHINERY:
+            where = f"\nin {frame.f_code.co_name}, {frame.f_code.co_filename}:{lineno}"
+    return safe_text(f"pytest {kind}: {line}{where}")[:MESSAGE_CHARS]
+
+
+def status_error(exit_status: int) -> str:
+    """The session error an exit status alone tells of ("" for a cycle's ordinary ends)."""
+    kind = SESSION_ERROR_STATUSES.get(exit_status)
+    return f"pytest exited with status {exit_status} ({kind})" if kind else ""
+
+
 def collection_message(longrepr: str) -> str:
     """What broke a file: pytest's last ``E``-marked line (``ModuleNotFoundError: ...``), else its first line."""
+    longrepr = safe_text(longrepr)
     marked = [line[1:].strip() for line in longrepr.splitlines() if line.startswith("E ") and line[1:].strip()]
     return marked[-1] if marked else first_line(longrepr)
 
@@ -208,12 +253,13 @@ def node_prefix(rootdir: str, journeys_dir: str) -> str:
     path = journeys_dir.replace("\\", "/")
     if posixpath.isabs(path) and rootdir:
         path = posixpath.relpath(path, rootdir.replace("\\", "/"))
-    path = posixpath.normpath(path)
+    path = safe_text(posixpath.normpath(path))  # compared with node ids made safe
     return "" if path in (".", "") or path.startswith("..") else path + "/"
 
 
 def journey_id(nodeid: str, prefix: str) -> str:
     """A node id relative to the journeys folder, so the ``journey`` label does not depend on the rootdir."""
+    nodeid = safe_text(nodeid)
     if prefix and nodeid.startswith(prefix):
         return nodeid[len(prefix) :]
     if prefix and nodeid == prefix.rstrip("/"):

@@ -19,6 +19,8 @@ def render(cycle: CycleReport, duration_seconds: float) -> str:
     for error in cycle.collection_errors:
         rows.append(f"{'BROKEN':<8} {'':>8}  {error.path}")
         rows.append(f"{'':<18}{error.message[:MESSAGE_WIDTH]}")
+    for line in cycle.error.splitlines():
+        rows.append(f"{'ERROR':<8} {'':>8}  {line[:MESSAGE_WIDTH]}")
     failed = len(cycle.failed)
     rows.append(
         f"{len(cycle.results) - failed} passed, {failed} failed, "

@@ -24,6 +24,7 @@ import sys
 import time
 import warnings
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,8 @@ from typing import Any
 import pytest
 
 from runner import tracing
-from runner.handoff import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, describe_status
-from runner.pipes import ATTEMPT, LEAVE, RESULT, RETRY, SHUTDOWN, STOP, FrameReader, send, send_indices
+from runner.handoff import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, RunningBoard, describe_status
+from runner.pipes import ATTEMPT, ERROR, LEAVE, RESULT, RETRY, SHUTDOWN, STOP, FrameReader, send, send_indices
 from runner.plugin import TRACE_KEY
 from runner.recorder import Recorder
 from runner.report import (
@@ -43,6 +44,7 @@ from runner.report import (
     StepResult,
     failure_message,
     journey_id,
+    session_error,
 )
 from runner.shard import EVERY_JOURNEY, Shard
 
@@ -51,7 +53,7 @@ MAX_DEPTH = 64  # items dealt to a worker ahead; fewer as the line shortens, so 
 GATHER_SECONDS = 0.002  # workers hold at least LOOKAHEAD items, so none waits for the controller meanwhile
 PR_SET_PDEATHSIG = 1
 # Signals a journey could send its parent (the controller), which ignores them; the runner stops a cycle with
-# SIGKILL. Workers get the default dispositions back.
+# SIGKILL. Workers get the controller's own dispositions back.
 SHIELDED_SIGNALS = (
     signal.SIGTERM,
     signal.SIGINT,
@@ -74,6 +76,7 @@ class _Worker:
     leaving: bool = False  # said it exits on purpose: what is still assigned was not started
     killed_for_timeout: bool = False
     retried: list[str] = field(default_factory=list)  # failure messages of the running journey's retried attempts
+    slot: int = 0  # its place on the RunningBoard
 
 
 class WorkerPool:
@@ -86,6 +89,7 @@ class WorkerPool:
         recorder: Recorder,
         heartbeat: Path | None = None,
         *,
+        board: Path | None = None,
         max_journeys: int | None = None,
         shard: Shard = EVERY_JOURNEY,
     ) -> None:
@@ -93,6 +97,7 @@ class WorkerPool:
         self.timeout_seconds = timeout_seconds
         self.recorder = recorder
         self.heartbeat = heartbeat
+        self.board = board
         self.max_journeys = max_journeys
         self.shard = shard
         self.over_cap = 0
@@ -100,6 +105,7 @@ class WorkerPool:
         self.results: list[tuple[int, JourneyResult]] = []
         self.fixtures: list[FixtureTiming] = []
         self.worker_results: int | None = None  # in a worker: where its messages go
+        self.error = ""  # a hook that raised in a worker (pytest's INTERNALERROR under plain pytest), the first
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -143,14 +149,19 @@ class _Controller:
         self.workers: dict[int, _Worker] = {}  # by results fd
         self.selector = selectors.DefaultSelector()
         self.next_heartbeat = 0.0
+        self.board = RunningBoard(pool.board, pool.workers) if pool.board is not None else None
+        self.free_slots = list(range(pool.workers - 1, -1, -1))  # a worker's place on the board
         self.maxfail = int(session.config.option.maxfail or 0)
         self.failures = 0
         self.stopping = False
         self.lost: dict[int, tuple[int, str]] = {}  # item -> (attempts used before its worker died, first message)
         self.rerun_left: dict[int, int] = {}  # item to run again after its worker died -> reruns left for it
+        self.shielded: dict[
+            signal.Signals, Any
+        ] = {}  # the signal handlers the controller had: its workers get them back
 
     def run(self) -> None:
-        shielded = {sig: signal.signal(sig, signal.SIG_IGN) for sig in SHIELDED_SIGNALS}
+        self.shielded = shielded = {sig: signal.signal(sig, signal.SIG_IGN) for sig in SHIELDED_SIGNALS}
         try:
             for _ in range(min(self.pool.workers, len(self.pending))):
                 self._spawn()
@@ -172,6 +183,7 @@ class _Controller:
         task_read, task_write = os.pipe()
         result_read, result_write = os.pipe()
         inherited = [fd for worker in self.workers.values() for fd in (worker.tasks, worker.reader.fd)]
+        slot = self.free_slots.pop()
         controller = os.getpid()
         try:
             with warnings.catch_warnings():  # Python 3.12+ warns about fork() when a plugin left a thread
@@ -180,20 +192,26 @@ class _Controller:
         except OSError:
             for fd in (task_read, task_write, result_read, result_write):
                 os.close(fd)
+            self.free_slots.append(slot)
             raise
         if pid == 0:  # the worker
             for fd in (task_write, result_read, *inherited):
                 os.close(fd)
-            _isolate(controller)
-            _Runner(self.pool, self.session, task_read, result_write).run()
+            _isolate(controller, self.shielded)
+            _Runner(self.pool, self.session, task_read, result_write, self._shower(slot)).run()
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # the worker does it too: whichever runs first, no journey sees the old group
         os.close(task_read)
         os.close(result_write)
-        worker = _Worker(pid, task_write, FrameReader(result_read), started=time.monotonic())
+        worker = _Worker(pid, task_write, FrameReader(result_read), started=time.monotonic(), slot=slot)
         self.workers[result_read] = worker
         self.selector.register(result_read, selectors.EVENT_READ)
         self._feed(worker)
+
+    def _shower(self, slot: int) -> Callable[[str], None]:
+        """How the worker of ``slot`` says which journey it runs."""
+        board = self.board
+        return (lambda journey: board.show(slot, journey)) if board is not None else (lambda journey: None)
 
     def _feed(self, worker: _Worker) -> None:
         if self.stopping or worker.shutdown_sent:
@@ -238,6 +256,9 @@ class _Controller:
             worker.leaving = True
             if message[1]:
                 self._stop()
+        elif message[0] == ERROR:  # pytest ends its session at an internal error, and so does the cycle
+            self.pool.error = self.pool.error or message[1]
+            self._stop()
 
     def _record(self, index: int, result: JourneyResult) -> None:
         self.pool.results.append((index, result))
@@ -263,6 +284,8 @@ class _Controller:
         os.close(worker.reader.fd)
         os.close(worker.tasks)
         del self.workers[worker.reader.fd]
+        self._shower(worker.slot)("")
+        self.free_slots.append(worker.slot)
         retry = None
         if worker.assigned and not worker.leaving:
             retry = self._lost(worker, status)
@@ -340,8 +363,11 @@ class _Controller:
 class _Runner:
     """The worker's side: run the items handed over, send each result, leave when told or when pytest stops."""
 
-    def __init__(self, pool: WorkerPool, session: pytest.Session, tasks: int, results: int) -> None:
+    def __init__(
+        self, pool: WorkerPool, session: pytest.Session, tasks: int, results: int, show: Callable[[str], None]
+    ) -> None:
         self.pool = pool
+        self.show = show  # says on the RunningBoard which journey runs
         self.session = session
         self.tasks = FrameReader(tasks)
         self.results = results
@@ -367,6 +393,7 @@ class _Runner:
                     break
                 index = self.queue.popleft()
                 nextitem = items[self.queue[0]] if self.queue else None
+                self.show(ids[index])
                 self._run_one(index, nextitem)
                 if os.getpid() != pid:
                     os._exit(0)  # a journey forked and its child came back into this loop: it leaves quietly
@@ -384,7 +411,11 @@ class _Runner:
             os._exit(0)
 
     def _run_one(self, index: int, nextitem: pytest.Item | None) -> None:
-        """Run one item; a journey that stops pytest itself fails alone, and this worker leaves."""
+        """Run one item; a journey that stops pytest itself fails alone, and this worker leaves.
+
+        An exception out of the protocol is no journey's (pytest turns each phase's into a report): a hook
+        raised, an internal error that ends the cycle as it ends a pytest session.
+        """
         item = self.session.items[index]
         if index in self.reruns_left:  # the closest flaky marker wins in pytest-rerunfailures
             item.add_marker(pytest.mark.flaky(reruns=self.reruns_left.pop(index)))
@@ -394,23 +425,20 @@ class _Runner:
         except (KeyboardInterrupt, pytest.exit.Exception) as exc:
             self.pool.recorder.take(item.nodeid, item)
             message = f"{type(exc).__name__}: {exc} (the journey tried to stop the whole run)"
-            outcome = (
-                False,
-                time.perf_counter() - started,
-                "error",
-                message,
-                (),
-                1,
-                "",
-                item.stash.get(TRACE_KEY, ""),
-                (),
-            )
-            send(self.results, (RESULT, index, outcome, []))
-            send(self.results, (LEAVE, False))
-            tracing.flush()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(0)
+            trace_id = item.stash.get(TRACE_KEY, "")
+            outcome = (False, time.perf_counter() - started, "error", message, (), 1, "", trace_id, ())
+            self._leave([(RESULT, index, outcome, []), (LEAVE, False)])
+        except Exception as exc:
+            self.pool.recorder.take(item.nodeid, item)
+            self._leave([(ERROR, session_error("internal error", exc)), (RESULT, index, None, []), (LEAVE, True)])
+
+    def _leave(self, messages: list[tuple[Any, ...]]) -> None:
+        for message in messages:
+            send(self.results, message)
+        tracing.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
     def _receive(self, block: bool) -> None:
         if block:
@@ -436,16 +464,17 @@ class _Runner:
             self.shutdown = True
 
 
-def _isolate(controller: int) -> None:
-    """A worker's own process group (a journey signalling its group reaches no further), dying with its parent."""
+def _isolate(controller: int, handlers: dict[signal.Signals, Any]) -> None:
+    """A worker's own process group (a journey signalling its group reaches no further), dying with its parent,
+    with the signal handlers a process of plain pytest has (SIGINT raises KeyboardInterrupt)."""
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != controller:
         os._exit(1)  # the controller died before the line above took effect
-    for sig in SHIELDED_SIGNALS:
-        signal.signal(sig, signal.SIG_DFL)
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def _outcome(result: JourneyResult | None) -> tuple[Any, ...] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections import defaultdict
 
@@ -12,9 +13,13 @@ from runner.report import (
     KILLED_PREFIX,
     JourneyResult,
     classify,
+    collection_message,
+    failure_message,
     journey_id,
     journey_result,
     node_prefix,
+    safe_text,
+    session_error,
 )
 
 SAMPLE = """
@@ -189,3 +194,32 @@ def test_journey_ids_are_relative_to_the_journeys_folder() -> None:
 )
 def test_classify(stage: str, message: str, reason: str) -> None:
     assert classify(stage, message) == reason
+
+
+def test_safe_text_replaces_each_undecodable_byte_and_keeps_the_rest() -> None:
+    assert safe_text(os.fsdecode(b"caf\xe9 \xff\xfe")) == "caf\ufffd \ufffd\ufffd"
+    assert safe_text("caf\u00e9 \u2713") == "caf\u00e9 \u2713"  # real non-ASCII text is left alone
+    assert safe_text("\ud83d") == "\ufffd"  # a lone surrogate of any kind
+    safe_text(os.fsdecode(b"t\xffam")).encode("utf-8")  # any UTF-8 output can carry it
+
+
+def test_ids_messages_and_collection_errors_come_out_safe() -> None:
+    name = os.fsdecode(b"test_caf\xe9.py")
+    assert journey_id(f"journeys/{name}::test_x", "journeys/") == "test_caf\ufffd.py::test_x"
+    assert node_prefix("/", os.fsdecode(b"/srv/j\xe9")) == "srv/j\ufffd/"
+    assert failure_message(os.fsdecode(b"AssertionError: \xff")) == "AssertionError: \ufffd"
+    assert collection_message(os.fsdecode(b"E   SyntaxError: \xff")) == "SyntaxError: \ufffd"
+
+
+def _raise_from_a_hook() -> None:
+    raise RuntimeError("hook broke")
+
+
+def test_session_error_names_the_exception_and_the_hook_outside_pytest() -> None:
+    try:
+        _raise_from_a_hook()
+    except RuntimeError as exc:
+        text = session_error("internal error", exc)
+    first, second = text.splitlines()
+    assert first == "pytest internal error: RuntimeError: hook broke"
+    assert second.startswith("in _raise_from_a_hook, ") and __file__ in second
