@@ -48,24 +48,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"synthetic-monitor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        artifacts = ArtifactStore.open(settings.state_file, settings.artifacts_max_bytes)
-    except OSError as exc:
-        print(
-            f"synthetic-monitor: error: cannot make the folder for browser journeys' screenshots: {exc}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    executor = Executor(settings, artifacts.incoming)
+    executor = Executor(settings)
     # What a journey leaves behind when its cycle is killed (a double-forked daemon) then comes to the runner, to
     # be killed, rather than to init, out of reach.
     executor.reaping = procs.become_subreaper()
     executor.start()  # the forkserver imports pytest and warms up its plugins while the runner sets itself up
     try:
-        return _run(settings, executor, artifacts)
+        try:
+            artifacts = ArtifactStore.open(settings.state_file, settings.artifacts_max_bytes, executor.folder)
+        except OSError as exc:
+            print(
+                f"synthetic-monitor: error: cannot make the folder for browser journeys' screenshots: {exc}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        executor.artifacts_dir = artifacts.incoming
+        try:
+            return _run(settings, executor, artifacts)
+        finally:
+            artifacts.close()  # nothing stays behind, unless it is kept beside --state-file
     finally:
         executor.close()
-        artifacts.close()  # nothing stays behind, unless it is kept beside --state-file
 
 
 def _run(settings: Settings, executor: Executor, artifacts: ArtifactStore) -> int:

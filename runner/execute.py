@@ -88,7 +88,7 @@ class Executor:
 
     def __init__(self, settings: Settings, artifacts_dir: Path | None = None) -> None:
         self._settings = settings
-        self._artifacts_dir = artifacts_dir
+        self.artifacts_dir = artifacts_dir  # where browser journeys' screenshots go
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["runner.preload"])
         self._stop = threading.Event()
@@ -128,6 +128,11 @@ class Executor:
         kill_family(*strays)
         for pid in strays:
             _reap(pid)
+
+    @property
+    def folder(self) -> Path:
+        """This runner's own temporary folder (``runner.scratch``): what it keeps there goes when it stops."""
+        return self._scratch().root
 
     def _scratch(self) -> Scratch:
         if not self._scratches:
@@ -208,7 +213,7 @@ class Executor:
             max_journeys=settings.max_journeys,
             retries=settings.retries,
             shard=settings.shard,
-            artifacts_dir=str(self._artifacts_dir or ""),
+            artifacts_dir=str(self.artifacts_dir or ""),
         )
 
     def _wait(self, process: multiprocessing.process.BaseProcess, heartbeat: Path) -> tuple[bool, bool]:

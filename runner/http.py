@@ -3,6 +3,11 @@
 Plain HTTP, or TLS when the web configuration asks for it (runner/web_config.py); basic auth is a WSGI layer
 in front of the app (runner/access.py).
 
+Slow clients hold no thread: a connection's TLS handshake and request head are read in cheroot's selector thread,
+without waiting, and it goes to a request thread only once the head is whole. A client has HEAD_TIMEOUT_SECONDS
+from its first byte to send it, however it trickles; a request with a body (none is read here) closes its
+connection after the answer rather than wait for the body. ``close()`` gives up after CLOSE_SECONDS.
+
 Usage::
 
     server = bind(make_app(registry, monitor.health), "127.0.0.1", 8000)   # ConfigError if the port is taken
@@ -12,18 +17,23 @@ Usage::
 
 from __future__ import annotations
 
+import enum
+import io
 import json
 import logging
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from cheroot import server as cheroot_server
 from cheroot import wsgi
 from cheroot.makefile import StreamReader, StreamWriter
+from cheroot.workers import threadpool
 
-from runner import page
+from runner import logs, page
 from runner.errors import ConfigError
 from runner.exposition import CachedBody
 
@@ -32,8 +42,16 @@ DEFAULT_THREADS = 8
 # default and closes the 11th client's after each answer: dashboards and load balancers hold many more.
 CONNECTION_LIMIT = 1000
 LISTEN_BACKLOG = 1024  # cheroot's default of 5 drops the SYNs of 50 scrapers connecting at once
-TIMEOUT_SECONDS = 10  # to read a request or finish a TLS handshake; also how long an idle connection stays open
-SHUTDOWN_SECONDS = 3
+TIMEOUT_SECONDS = 10  # for one read or write in a request thread; also how long an idle connection stays open
+HEAD_TIMEOUT_SECONDS = 5.0  # from a client's first byte to the end of its request head (TLS handshake included)
+HEAD_MAX_BYTES = 32768  # a request line and headers, as nginx allows; cheroot answers 414 or 413 beyond
+# Read ahead past the limit (cheroot reads a line 256 bytes at a time), so its size check fires before it would
+# have to wait on the socket.
+HEAD_BUFFER_BYTES = HEAD_MAX_BYTES + 1024
+HEAD_ENDS = (b"\r\n\r\n", b"\n\n")  # a bare-LF head is whole too: cheroot answers it with 400 at once
+RECEIVE_BYTES = 16384
+SHUTDOWN_SECONDS = 3  # cheroot's wait for its request threads
+CLOSE_SECONDS = SHUTDOWN_SECONDS + 2  # then close() stops waiting
 TLS_HANDSHAKE_RECORD = b"\x16"  # the first byte a TLS client sends
 PLAIN_REQUEST_BYTES = 65536
 PLAIN_HTTP_ANSWER = b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
@@ -138,8 +156,18 @@ class Server:
         self._server.serve()
 
     def close(self) -> None:
-        """Stop accepting, close every connection and end the threads (waiting up to SHUTDOWN_SECONDS)."""
-        self._server.stop()
+        """Stop accepting, close every connection and end the threads; give up waiting after CLOSE_SECONDS.
+
+        cheroot waits SHUTDOWN_SECONDS for its request threads, then without end for one whose app does not return.
+        Those threads are daemons here, so one left behind does not keep the process from exiting either.
+        """
+        stopping = threading.Thread(target=self._server.stop, name="http-server-stop", daemon=True)
+        stopping.start()
+        stopping.join(CLOSE_SECONDS)
+        if stopping.is_alive():
+            logs.get_logger("runner.http").warning(
+                "the HTTP server did not stop in time; a request thread is left behind", close_seconds=CLOSE_SECONDS
+            )
 
 
 def bind(app: WSGIApp, host: str, port: int, tls: ssl.SSLContext | None = None) -> Server:
@@ -168,17 +196,86 @@ def _without_body_on_head(app: WSGIApp) -> WSGIApp:
     return head_aware
 
 
-class _Connection(cheroot_server.HTTPConnection):
-    """A connection whose TLS handshake, on a TLS server, advances in the selector's thread without blocking.
+class _Head(enum.Enum):
+    """Where a connection's request head stands after the selector's thread read what the client sent."""
 
-    cheroot's own TLS adapter shakes hands in its accept loop, so one client that connects and says nothing
-    would stall every other for the whole timeout (cheroot issue 748); done in a worker thread instead, eight
-    such clients would take every thread. Here a handshake only ever takes the bytes the client has sent.
+    WHOLE = "a request thread can read all of it"
+    PARTIAL = "wait in the selector for more"
+    OVER = "the client closed, or the connection failed"
+
+
+class _Request(cheroot_server.HTTPRequest):
+    """A request whose body, which no route reads, is not waited for.
+
+    After the answer cheroot reads what is left of a body, to keep the connection for the next request, however
+    slowly it comes: a body trickled in would hold the thread. The connection is closed after the answer instead.
+    """
+
+    inheaders: dict[bytes, bytes]
+    chunked_read: bool
+    close_connection: bool
+
+    def read_request_headers(self) -> bool:
+        ok = bool(super().read_request_headers())  # type: ignore[no-untyped-call]
+        if ok and (self.chunked_read or self.inheaders.get(b"Content-Length", b"0") != b"0"):
+            self.close_connection = True
+        return ok
+
+
+class _Connection(cheroot_server.HTTPConnection):
+    """A connection whose TLS handshake and request head are read in the selector's thread, without waiting.
+
+    cheroot hands a connection to a request thread as soon as it has any bytes, and the thread then waits for the
+    rest of its head: eight clients sending heads slowly (slowloris) would hold every thread, and /healthz with them.
+    cheroot's own TLS adapter shakes hands in its accept loop, so one silent client would stall every other (cheroot
+    issue 748). Here the selector's thread only ever takes the bytes a client has sent, and the connection goes to a
+    thread once its head is whole; one that takes more than HEAD_TIMEOUT_SECONDS from its first byte is closed.
     """
 
     server: _CherootServer
+    rfile: _Reader
+    RequestHandlerClass = _Request
     waited = False  # has been readable once: a new connection first waits in the selector, not in a thread
     tls_done = False
+    head_since: float | None = None  # time.time() of the first byte of the request (or handshake) under way
+    _last_used: float | None = None
+
+    def __init__(self, server: _CherootServer, sock: socket.socket, makefile: Any = None) -> None:
+        super().__init__(server, sock, _makefile)
+
+    @property
+    def last_used(self) -> float | None:
+        """cheroot's selector closes a connection that has waited there ``server.timeout`` past this time."""
+        return self._last_used
+
+    @last_used.setter
+    def last_used(self, value: float | None) -> None:
+        # Set each time the connection goes back to the selector. While a request is under way it stays before the
+        # head's deadline, so that a client trickling bytes (or one that stopped) is closed at that deadline.
+        if value is not None and self.head_since is not None:
+            value = min(value, self.head_since + HEAD_TIMEOUT_SECONDS - self.server.timeout)
+        self._last_used = value
+
+    def late(self) -> bool:
+        """Whether the request under way has had its HEAD_TIMEOUT_SECONDS; the first call starts the clock."""
+        now = time.time()
+        if self.head_since is None:
+            self.head_since = now
+        return now - self.head_since > HEAD_TIMEOUT_SECONDS
+
+    def read_ahead(self) -> _Head:
+        """Take what the client has sent, without waiting, and say whether the head is whole."""
+        self.rfile.unbuffer()
+        ended = False
+        if not self.rfile.head_whole():
+            try:
+                ended = _receive(self.socket, self.rfile.ahead, self.server.timeout)
+            except OSError:  # reset by the client, a TLS alert
+                return _Head.OVER
+        if self.rfile.head_whole() or (ended and self.rfile.ahead):  # cut short: cheroot answers it without waiting
+            self.head_since = None
+            return _Head.WHOLE
+        return _Head.OVER if ended else _Head.PARTIAL
 
     def advance_tls(self, context: ssl.SSLContext) -> bool:
         """Take the handshake as far as the client's bytes allow; True once done. Else the connection is back in
@@ -192,7 +289,7 @@ class _Connection(cheroot_server.HTTPConnection):
                         self.socket.sendall(PLAIN_HTTP_ANSWER)
                     raise ConnectionError("not a TLS client")
                 self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
-                self.rfile = _TLSReader(self.socket, self.rbufsize)
+                self.rfile = _Reader(self.socket, self.rbufsize)
                 self.wfile = StreamWriter(self.socket, "wb", self.wbufsize)
             self.socket.settimeout(0)
             try:
@@ -210,15 +307,81 @@ class _Connection(cheroot_server.HTTPConnection):
         return True
 
 
-class _TLSReader(StreamReader):
-    """Also counts bytes OpenSSL has decrypted but not handed over: the socket is not readable for those."""
+def _receive(sock: socket.socket, into: bytearray, timeout: float) -> bool:
+    """Append what ``sock`` holds, up to HEAD_BUFFER_BYTES in all, without waiting; True at the end of the stream."""
+    sock.settimeout(0)
+    try:
+        while len(into) < HEAD_BUFFER_BYTES:
+            try:
+                chunk = sock.recv(min(RECEIVE_BYTES, HEAD_BUFFER_BYTES - len(into)))
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return False
+            if not chunk:
+                return True
+            into += chunk
+        return False
+    finally:
+        sock.settimeout(timeout)
 
-    def __init__(self, sock: ssl.SSLSocket, bufsize: int) -> None:
-        super().__init__(sock, "rb", bufsize)
-        self._tls = sock
+
+class _Reader(StreamReader):
+    """A connection's request stream: first ``ahead``, the bytes the selector's thread took, then the socket."""
+
+    def __init__(self, sock: socket.socket, bufsize: int) -> None:
+        self.ahead = bytearray()
+        # StreamReader's own __init__ would read the socket alone; its base reads the stream it is given.
+        super(StreamReader, self).__init__(_AheadFirst(sock, self.ahead), bufsize)
+        self.bytes_read = 0
+        self._sock = sock
 
     def has_data(self) -> bool:
-        return bool(super().has_data()) or self._tls.pending() > 0  # type: ignore[no-untyped-call]
+        """Whether there is something to look at without waiting for the client: buffered bytes (a pipelined
+        request), bytes OpenSSL has decrypted but not handed over (the socket is not readable for those), or a
+        whole head. A partial head alone is not: its connection waits in the selector for the rest."""
+        buffered = bool(super().has_data())  # type: ignore[no-untyped-call]
+        decrypted = isinstance(self._sock, ssl.SSLSocket) and self._sock.pending() > 0
+        return buffered or decrypted or self.head_whole()
+
+    def head_whole(self) -> bool:
+        """Whether ``ahead`` holds a whole head, or as much as cheroot needs to refuse one too long."""
+        return len(self.ahead) >= HEAD_BUFFER_BYTES or any(end in self.ahead for end in HEAD_ENDS)
+
+    def unbuffer(self) -> None:
+        """Put the bytes buffered for reading back in front of ``ahead``, so that it holds all there is to read."""
+        if super().has_data():  # type: ignore[no-untyped-call]
+            self.ahead[:0] = self.read1()  # with bytes buffered, read1 returns those and does not read the socket
+
+
+class _AheadFirst(socket.SocketIO):
+    """The socket's stream, after the bytes already taken from it."""
+
+    def __init__(self, sock: socket.socket, ahead: bytearray) -> None:
+        super().__init__(sock, "rb")
+        self._ahead = ahead
+
+    def readinto(self, b: Any) -> int | None:
+        if not self._ahead:
+            return super().readinto(b)
+        with memoryview(b) as buffer, buffer.cast("B") as view:
+            count = min(len(view), len(self._ahead))
+            view[:count] = self._ahead[:count]
+        del self._ahead[:count]
+        return count
+
+
+def _makefile(sock: socket.socket, mode: str = "r", bufsize: int = io.DEFAULT_BUFFER_SIZE) -> Any:
+    return _Reader(sock, bufsize) if "r" in mode else StreamWriter(sock, mode, bufsize)
+
+
+class _Workers(threadpool.ThreadPool):
+    """cheroot's request threads, as daemons: one whose app never returns does not keep the process alive."""
+
+    def _spawn_worker(self) -> threadpool.WorkerThread:  # where cheroot (10 and 11) makes each of its threads
+        worker = threadpool.WorkerThread(self.server)  # type: ignore[no-untyped-call]
+        worker.name = f"CP Server {worker.name}"
+        worker.daemon = True
+        worker.start()
+        return worker
 
 
 class _CherootServer(wsgi.Server):
@@ -234,7 +397,9 @@ class _CherootServer(wsgi.Server):
             timeout=TIMEOUT_SECONDS,
             shutdown_timeout=SHUTDOWN_SECONDS,
         )
+        self.requests = _Workers(self, min=DEFAULT_THREADS)
         self.keep_alive_conn_limit = CONNECTION_LIMIT
+        self.max_request_header_size = HEAD_MAX_BYTES
         self.tls_context = tls
         self.bind_error: OSError | None = None
 
@@ -249,10 +414,19 @@ class _CherootServer(wsgi.Server):
         if not conn.waited:  # a new connection holds no thread until it has something to read
             conn.waited = True
             self.put_conn(conn)
-        elif self.tls_context is None or conn.tls_done:
-            super().process_conn(conn)
-        elif conn.advance_tls(self.tls_context):
-            self.put_conn(conn)  # straight to a thread if the request came with the handshake, else once it does
+        elif conn.late():
+            conn.close()
+        elif self.tls_context is not None and not conn.tls_done:
+            if conn.advance_tls(self.tls_context):
+                self.put_conn(conn)  # on to the head: at once if it came with the handshake, else once it comes
+        else:
+            head = conn.read_ahead()
+            if head is _Head.WHOLE:
+                super().process_conn(conn)
+            elif head is _Head.PARTIAL:
+                self.put_conn(conn)
+            else:
+                conn.close()
 
     def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
         if level >= logging.WARNING:  # below are dropped connections and shutdown chatter

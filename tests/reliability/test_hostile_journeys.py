@@ -164,6 +164,7 @@ def test_folders_a_killed_runner_left_are_cleared_by_the_next_one(tmp_path: Path
     killed.popen.wait(10)
     psutil.wait_procs(family, timeout=10)  # its forkserver and tracker end when their pipes close
     assert len(left) == 1 and left[0].exists()
+    assert set(tmpdir.iterdir()) == {*left, *strangers}  # its cycles, socket and screenshots all in that folder
     with running(tmp_path, folder, "--interval", "1", env=env) as runner:
         runner.wait_cycles(1)
         assert not left[0].exists()
