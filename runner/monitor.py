@@ -141,7 +141,6 @@ class Monitor:
             self._publish()
             return None
         cycle = self._parse(execution.report)
-        self._keep_artifacts(cycle, finished)
         self.metrics.record_cycle(cycle, finished_at=finished, duration_seconds=duration)
         self.last_report = cycle
         self._log_cycle(cycle, started, duration, scheduled)
@@ -151,6 +150,8 @@ class Monitor:
             self.suite_error = None
         self._write_metrics_file()
         self._record_history(cycle, finished, duration)
+        # After the history: whoever sees a failure's screenshot in /api/results sees that cycle's results too.
+        self._keep_artifacts(cycle, finished)
         self._publish()
         return cycle
 
