@@ -1,4 +1,4 @@
-"""What the demo adds on top of the journey plugin (``runner.plugin``, installed with the package).
+"""What the demo adds on top of the journey plugin (``runner.journey.plugin``, installed with the package).
 
 The plugin gives every journeys folder ``target_url``, ``http``, ``step`` and the ``labels`` marker. The demo
 adds a short ``--target-url`` option for its own journeys (the plugin's is ``--synthetic-target-url``, named so

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 
 from bench.support import Section, children_cpu_seconds, median
-from runner.browser import find_chromium
+from runner.journey.browser import find_chromium
 from scripts.stack import REPO_ROOT, start_target
 
 HTTP = """

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from runner.redact import Redactor
+from runner.record.redact import Redactor
 
 LIBRARY_LEVEL = logging.WARNING  # the HTTP server's INFO lines repeat what the runner says
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from runner.browser import find_chromium
+from runner.journey.browser import find_chromium
 from scripts.stack import (
     REPO_ROOT,
     RULES_PATH,

@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO_ROOT / "requirements"
 PROJECT = "synthetic-monitor"
 RUNTIME_PACKAGES = ("runner", "target_service")
-BROWSER_PLUGIN = "runner/browser.py"  # the one file that may import what only the browser extra provides
+BROWSER_PLUGIN = "runner/journey/browser.py"  # the one file that may import what only the browser extra provides
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
 VIA_PROJECT = re.compile(rf"^{PROJECT} \(pyproject\.toml(::[\w.-]+)?\)$")
 
@@ -202,8 +202,8 @@ def test_the_packages_import_what_only_the_browser_extra_provides_only_when_a_br
         (BROWSER_PLUGIN, "def launch():\n    from playwright.sync_api import sync_playwright\n", True),
         (BROWSER_PLUGIN, "if TYPE_CHECKING:\n    from playwright.sync_api import Page\n", True),
         (BROWSER_PLUGIN, "from playwright.sync_api import Page\n", False),
-        ("runner/plugin.py", "def launch():\n    import playwright\n", False),
-        ("runner/plugin.py", "import pytest_playwright\n", False),
+        ("runner/journey/plugin.py", "def launch():\n    import playwright\n", False),
+        ("runner/journey/plugin.py", "import pytest_playwright\n", False),
     ],
     ids=["deferred-in-plugin", "type-checking", "on-import-in-plugin", "deferred-elsewhere", "on-import-elsewhere"],
 )

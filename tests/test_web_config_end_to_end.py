@@ -16,7 +16,7 @@ import requests
 
 from scripts.stack import start_prometheus
 from tests.processes import REPO_ROOT, RunningProcess, require_binary, start, wait_for
-from tests.runner.test_web_config import self_signed
+from tests.runner.settings.test_web_config import self_signed
 
 pytestmark = pytest.mark.slow
 USER, PASSWORD = "prometheus", "scrape-me-7c1e"

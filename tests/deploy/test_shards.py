@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import ConfigError
-from runner.shard import POD_INDEX_ENV, Shard, parse_shard
+from runner.settings.shard import POD_INDEX_ENV, Shard, parse_shard
 from tests.deploy.kustomize import (
     DEPLOY_DIR,
     OVERLAYS,

@@ -14,8 +14,8 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.config import OPTIONS, parse_settings
 from runner.errors import ConfigError
+from runner.settings.config import OPTIONS, parse_settings
 from target_service import ServiceConfig, create_app
 from target_service.app import OPENAPI_PATH
 from target_service.faults import NO_FAULTS

@@ -22,7 +22,7 @@ import requests
 
 from tests.processes import RunningProcess, start, wait_for
 from tests.reliability.support import running, write
-from tests.runner.test_web_config import self_signed
+from tests.runner.settings.test_web_config import self_signed
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 USER, PASSWORD = "prometheus", "scrape-me-3d9a"

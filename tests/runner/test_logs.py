@@ -8,7 +8,7 @@ import logging
 import threading
 
 from runner import logs
-from runner.redact import Redactor
+from runner.record.redact import Redactor
 
 
 def test_concurrent_structlog_and_library_logging_never_share_a_line() -> None:

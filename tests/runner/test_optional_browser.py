@@ -19,7 +19,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from runner.browser import NO_BROWSER_EXTRA, missing_browser, provided_by_plugins
+from runner.journey.browser import NO_BROWSER_EXTRA, missing_browser, provided_by_plugins
 from tests.processes import REPO_ROOT, journeys, require_module
 
 WITHOUT_EXTRA = ("-p", "no:playwright")

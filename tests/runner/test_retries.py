@@ -7,11 +7,11 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from runner.config import DEFAULT_BUCKETS, Settings
-from runner.execute import Executor
-from runner.history import History
-from runner.metrics import MonitorMetrics
-from runner.report import CycleReport
+from runner.handoff.report import CycleReport
+from runner.record.history import History
+from runner.record.metrics import MonitorMetrics
+from runner.settings.config import DEFAULT_BUCKETS, Settings
+from runner.supervisor.execute import Executor
 
 JOURNEYS = """
     import os, time

@@ -1,0 +1,543 @@
+"""A pytest plugin that runs the collected journeys in forked worker processes and survives them dying.
+
+It replaces ``pytest_runtestloop`` in the cycle's process (the controller). Each worker is forked after
+collection, runs the items it is handed through the normal ``pytest_runtest_protocol`` (so fixtures,
+pytest-timeout and every other plugin behave as usual) and sends back each journey's result in its final
+form (``runner.cycle.recorder``). A worker that dies mid-journey (``os._exit``, a segfault, a signal to its own
+process group) or overruns the timeout is recorded as a failed journey, and a fresh worker takes the rest.
+
+Usage::
+
+    pool = WorkerPool(workers=4, timeout_seconds=10, recorder=recorder)
+    pytest.main(args, plugins=[recorder, pool])
+    pool.results        # [(item index, JourneyResult), ...]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import selectors
+import signal
+import sys
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.cycle.pipes import ATTEMPT, ERROR, LEAVE, RESULT, RETRY, SHUTDOWN, STOP, FrameReader, send, send_indices
+from runner.cycle.recorder import Recorder
+from runner.handoff import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, RunningBoard, describe_status
+from runner.handoff.report import (
+    CRASH_PREFIX,
+    KILLED_PREFIX,
+    FixtureTiming,
+    JourneyResult,
+    StepResult,
+    failure_message,
+    journey_id,
+    session_error,
+)
+from runner.journey import tracing
+from runner.journey.plugin import TRACE_KEY
+from runner.settings.shard import EVERY_JOURNEY, Shard
+
+LOOKAHEAD = 2  # a worker starts a journey once it knows the next one, so fixture scopes end where pytest ends them
+MAX_DEPTH = 64  # items dealt to a worker ahead; fewer as the line shortens, so workers finish together
+GATHER_SECONDS = 0.002  # workers hold at least LOOKAHEAD items, so none waits for the controller meanwhile
+PR_SET_PDEATHSIG = 1
+# Signals a journey could send its parent (the controller), which ignores them; the runner stops a cycle with
+# SIGKILL. Workers get the controller's own dispositions back.
+SHIELDED_SIGNALS = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGALRM,
+)
+
+
+@dataclass
+class _Worker:
+    pid: int
+    tasks: int  # write end: item indices for the worker
+    reader: FrameReader  # read end: framed results from the worker
+    assigned: deque[int] = field(default_factory=deque)  # dealt, not yet finished; the first one is running
+    started: float = 0.0  # when the running journey started (the previous one finished)
+    shutdown_sent: bool = False
+    leaving: bool = False  # said it exits on purpose: what is still assigned was not started
+    killed_for_timeout: bool = False
+    retried: list[str] = field(default_factory=list)  # failure messages of the running journey's retried attempts
+    slot: int = 0  # its place on the RunningBoard
+
+
+class WorkerPool:
+    """Runs ``session.items`` in ``workers`` forked processes (at least one), dealing items out dynamically."""
+
+    def __init__(
+        self,
+        workers: int,
+        timeout_seconds: float,
+        recorder: Recorder,
+        heartbeat: Path | None = None,
+        *,
+        board: Path | None = None,
+        max_journeys: int | None = None,
+        shard: Shard = EVERY_JOURNEY,
+    ) -> None:
+        self.workers = max(1, workers)
+        self.timeout_seconds = timeout_seconds
+        self.recorder = recorder
+        self.heartbeat = heartbeat
+        self.board = board
+        self.max_journeys = max_journeys
+        self.shard = shard
+        self.over_cap = 0
+        self.other_shards = 0
+        self.results: list[tuple[int, JourneyResult]] = []
+        self.fixtures: list[FixtureTiming] = []
+        self.worker_results: int | None = None  # in a worker: where its messages go
+        self.error = ""  # a hook that raised in a worker (pytest's INTERNALERROR under plain pytest), the first
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Run this shard's journeys, at most ``max_journeys``; the rest are deselected (no series) and counted."""
+        if self.shard.count > 1:
+            mine: list[pytest.Item] = []
+            others: list[pytest.Item] = []
+            for item in items:
+                (mine if self.shard.owns(journey_id(item.nodeid, self.recorder.prefix)) else others).append(item)
+            items[:] = mine
+            self.other_shards = len(others)
+            if others:
+                config.hook.pytest_deselected(items=others)
+        if self.max_journeys is not None and len(items) > self.max_journeys:
+            dropped = items[self.max_journeys :]
+            del items[self.max_journeys :]
+            self.over_cap = len(dropped)
+            config.hook.pytest_deselected(items=dropped)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """In a worker: an attempt that pytest-rerunfailures retries ends here; the next one's timeout starts."""
+        if self.worker_results is not None and str(report.outcome) == "rerun":
+            send(self.worker_results, (ATTEMPT, failure_message(report.longrepr)))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        if session.config.option.collectonly or not session.items:
+            return True
+        _Controller(self, session).run()
+        return True
+
+
+class _Controller:
+    """The cycle's side: fork workers, deal items, collect results, replace workers that die."""
+
+    def __init__(self, pool: WorkerPool, session: pytest.Session) -> None:
+        self.pool = pool
+        self.session = session
+        self.ids = pool.recorder.collected
+        self.pending: deque[int] = deque(range(len(session.items)))
+        self.workers: dict[int, _Worker] = {}  # by results fd
+        self.selector = selectors.DefaultSelector()
+        self.next_heartbeat = 0.0
+        self.board = RunningBoard(pool.board, pool.workers) if pool.board is not None else None
+        self.free_slots = list(range(pool.workers - 1, -1, -1))  # a worker's place on the board
+        self.maxfail = int(session.config.option.maxfail or 0)
+        self.failures = 0
+        self.stopping = False
+        self.lost: dict[int, tuple[int, str]] = {}  # item -> (attempts used before its worker died, first message)
+        self.rerun_left: dict[int, int] = {}  # item to run again after its worker died -> reruns left for it
+        self.shielded: dict[
+            signal.Signals, Any
+        ] = {}  # the signal handlers the controller had: its workers get them back
+
+    def run(self) -> None:
+        self.shielded = shielded = {sig: signal.signal(sig, signal.SIG_IGN) for sig in SHIELDED_SIGNALS}
+        try:
+            for _ in range(min(self.pool.workers, len(self.pending))):
+                self._spawn()
+            while self.workers:
+                self._beat()
+                ready = self.selector.select(timeout=HEARTBEAT_SECONDS)
+                for key, _ in ready:
+                    if key.fd in self.workers:
+                        self._read(self.workers[key.fd])
+                self._kill_overdue()
+                if ready:
+                    # Let results gather: a worker that writes while no one waits on its pipe wakes no one.
+                    time.sleep(GATHER_SECONDS)
+        finally:
+            for sig, handler in shielded.items():
+                signal.signal(sig, handler)
+
+    def _spawn(self) -> None:
+        task_read, task_write = os.pipe()
+        result_read, result_write = os.pipe()
+        inherited = [fd for worker in self.workers.values() for fd in (worker.tasks, worker.reader.fd)]
+        slot = self.free_slots.pop()
+        controller = os.getpid()
+        try:
+            with warnings.catch_warnings():  # Python 3.12+ warns about fork() when a plugin left a thread
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+        except OSError:
+            for fd in (task_read, task_write, result_read, result_write):
+                os.close(fd)
+            self.free_slots.append(slot)
+            raise
+        if pid == 0:  # the worker
+            for fd in (task_write, result_read, *inherited):
+                os.close(fd)
+            _isolate(controller, self.shielded)
+            _Runner(self.pool, self.session, task_read, result_write, self._shower(slot)).run()
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # the worker does it too: whichever runs first, no journey sees the old group
+        os.close(task_read)
+        os.close(result_write)
+        worker = _Worker(pid, task_write, FrameReader(result_read), started=time.monotonic(), slot=slot)
+        self.workers[result_read] = worker
+        self.selector.register(result_read, selectors.EVENT_READ)
+        self._feed(worker)
+
+    def _shower(self, slot: int) -> Callable[[str], None]:
+        """How the worker of ``slot`` says which journey it runs."""
+        board = self.board
+        return (lambda journey: board.show(slot, journey)) if board is not None else (lambda journey: None)
+
+    def _feed(self, worker: _Worker) -> None:
+        if self.stopping or worker.shutdown_sent:
+            return
+        depth = max(LOOKAHEAD, min(MAX_DEPTH, len(self.pending) // (4 * self.pool.workers)))
+        if len(worker.assigned) < max(LOOKAHEAD, depth // 2):
+            batch = [self.pending.popleft() for _ in range(min(depth - len(worker.assigned), len(self.pending)))]
+            worker.assigned.extend(batch)
+            if not self.pending and not worker.shutdown_sent:
+                worker.shutdown_sent = True
+                batch.append(SHUTDOWN)
+            if batch:
+                send_indices(worker.tasks, self._with_retries(batch))
+
+    def _read(self, worker: _Worker) -> None:
+        worker.reader.fill()
+        for message in worker.reader.messages():
+            self._handle(worker, message)
+        if worker.reader.closed:
+            self._worker_gone(worker)
+
+    def _handle(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+        if message[0] == RESULT:
+            _, index, outcome, fixtures = message
+            worker.assigned.remove(index)  # the first one: a worker runs its items in order
+            worker.started, worker.retried = time.monotonic(), []
+            if outcome is not None:
+                passed, seconds, reason, text, steps, attempts, first_failure, trace_id, artifacts = outcome
+                steps = tuple(StepResult(*step) for step in steps)
+                earlier, first = self.lost.pop(index, (0, ""))
+                attempts, first_failure = attempts + earlier, first or first_failure
+                result = JourneyResult(
+                    self.ids[index], passed, seconds, reason, text, steps, attempts, first_failure, trace_id, artifacts
+                )
+                self._record(index, result)
+            self.pool.fixtures.extend(FixtureTiming(*timing) for timing in fixtures)
+            self._feed(worker)
+        elif message[0] == ATTEMPT:
+            worker.started = time.monotonic()  # a retry: the journey's timeout starts again
+            worker.retried.append(message[1])
+        elif message[0] == LEAVE:
+            worker.leaving = True
+            if message[1]:
+                self._stop()
+        elif message[0] == ERROR:  # pytest ends its session at an internal error, and so does the cycle
+            self.pool.error = self.pool.error or message[1]
+            self._stop()
+
+    def _record(self, index: int, result: JourneyResult) -> None:
+        self.pool.results.append((index, result))
+        if not result.passed:
+            self.failures += 1
+            if self.maxfail and self.failures >= self.maxfail:
+                self._stop()
+
+    def _stop(self) -> None:
+        """-x / --maxfail reached: no journey starts any more; those running finish (as with pytest-xdist)."""
+        self.stopping = True
+        self.pending.clear()
+        for worker in self.workers.values():
+            send_indices(worker.tasks, [STOP])
+
+    def _worker_gone(self, worker: _Worker, status: int | None = None) -> None:
+        worker.reader.drain()
+        for message in worker.reader.messages():
+            self._handle(worker, message)
+        if status is None:
+            status = _reap(worker.pid)
+        self.selector.unregister(worker.reader.fd)
+        os.close(worker.reader.fd)
+        os.close(worker.tasks)
+        del self.workers[worker.reader.fd]
+        self._shower(worker.slot)("")
+        self.free_slots.append(worker.slot)
+        retry = None
+        if worker.assigned and not worker.leaving:
+            retry = self._lost(worker, status)
+        if not self.stopping:
+            # Items dealt to the dead worker but not started go back to the front of the line.
+            self.pending.extendleft(reversed(worker.assigned))
+            if retry is not None:
+                self.pending.appendleft(retry)
+            if self.pending and len(self.workers) < self.pool.workers:
+                self._spawn()
+
+    def _lost(self, worker: _Worker, status: int) -> int | None:
+        """Record the journey a dead worker was running; the item to run again if it has retries left."""
+        index = worker.assigned.popleft()
+        if worker.killed_for_timeout:
+            reason, text = "timeout", f"{KILLED_PREFIX} of {self.pool.timeout_seconds:g}s and its process was killed"
+        else:
+            reason, text = "crash", f"{CRASH_PREFIX} ({describe_status(status)}) while it ran"
+        attempts, first = self.lost.pop(index, (0, ""))
+        attempts += len(worker.retried) + 1  # the retries its worker ran, and the attempt it died in
+        first = first or (worker.retried[0] if worker.retried else text)
+        left = self._retries(index) - attempts
+        if left >= 0 and not self.stopping:
+            self.lost[index] = (attempts, first)
+            self.rerun_left[index] = left
+            return index
+        seconds = time.monotonic() - worker.started
+        self._record(index, JourneyResult(self.ids[index], False, seconds, reason, text, (), attempts, first))
+        return None
+
+    def _with_retries(self, batch: list[int]) -> list[int]:
+        """Indices as the worker reads them: a journey run again after its worker died carries its reruns left."""
+        out: list[int] = []
+        for index in batch:
+            if index in self.rerun_left:
+                out += [RETRY, self.rerun_left.pop(index)]
+            out.append(index)
+        return out
+
+    def _retries(self, index: int) -> int:
+        """How often a journey may run again: pytest-rerunfailures' count for it (--retries, its marker)."""
+        config = self.session.config
+        if not config.pluginmanager.hasplugin("rerunfailures"):
+            return 0
+        import pytest_rerunfailures  # noqa: PLC0415  (only when a worker died, only where the plugin is active)
+
+        return int(pytest_rerunfailures.get_reruns_count(self.session.items[index]) or 0)
+
+    def _kill_overdue(self) -> None:
+        limit = self.pool.timeout_seconds + KILL_GRACE_SECONDS
+        now = time.monotonic()
+        for worker in list(self.workers.values()):
+            if worker.assigned and not worker.killed_for_timeout and now - worker.started > limit:
+                worker.reader.drain()  # a result that has just come in ends the overdue journey after all
+                for message in worker.reader.messages():
+                    self._handle(worker, message)
+                if worker.assigned and time.monotonic() - worker.started > limit:
+                    worker.killed_for_timeout = True
+                    _kill_group(worker.pid)
+
+    def _beat(self) -> None:
+        now = time.monotonic()
+        if now < self.next_heartbeat:
+            return
+        self.next_heartbeat = now + HEARTBEAT_SECONDS
+        if self.pool.heartbeat is not None:
+            self.pool.heartbeat.touch()
+        # A worker that died while something it forked still holds its pipe open gives no end of file.
+        for worker in list(self.workers.values()):
+            done, status = os.waitpid(worker.pid, os.WNOHANG)
+            if done:
+                self._worker_gone(worker, status)
+
+
+class _Runner:
+    """The worker's side: run the items handed over, send each result, leave when told or when pytest stops."""
+
+    def __init__(
+        self, pool: WorkerPool, session: pytest.Session, tasks: int, results: int, show: Callable[[str], None]
+    ) -> None:
+        self.pool = pool
+        self.show = show  # says on the RunningBoard which journey runs
+        self.session = session
+        self.tasks = FrameReader(tasks)
+        self.results = results
+        self.queue: deque[int] = deque()
+        self.shutdown = False
+        self.reruns_left: dict[int, int] = {}  # journeys run again after a worker died: their remaining reruns
+        self._retry: list[int] = []  # a RETRY announcement read so far, awaiting its numbers
+
+    def run(self) -> None:
+        pid = os.getpid()
+        items, ids = self.session.items, self.pool.recorder.collected
+        # A journey that changes the working directory or the environment must not change them for the
+        # journeys this worker runs after it.
+        saved = _Saved.take()
+        self.pool.worker_results = self.results
+        stop_session = False
+        try:
+            while not stop_session:
+                self._receive(block=False)  # a STOP may have come in, even after SHUTDOWN
+                while not self.shutdown and len(self.queue) < LOOKAHEAD:
+                    self._receive(block=True)
+                if not self.queue:
+                    break
+                index = self.queue.popleft()
+                nextitem = items[self.queue[0]] if self.queue else None
+                self.show(ids[index])
+                self._run_one(index, nextitem)
+                if os.getpid() != pid:
+                    os._exit(0)  # a journey forked and its child came back into this loop: it leaves quietly
+                result, fixtures = self.pool.recorder.take(ids[index], items[index])
+                send(self.results, (RESULT, index, _outcome(result), [_timing(f) for f in fixtures]))
+                saved.restore()
+                stop_session = bool(self.session.shouldfail or self.session.shouldstop)
+            send(self.results, (LEAVE, stop_session))  # first: a teardown that crashes is no journey's
+            with contextlib.suppress(Exception):
+                self.session._setupstate.teardown_exact(None)  # when stopped early, as pytest does at the end
+        finally:
+            tracing.flush()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+
+    def _run_one(self, index: int, nextitem: pytest.Item | None) -> None:
+        """Run one item; a journey that stops pytest itself fails alone, and this worker leaves.
+
+        An exception out of the protocol is no journey's (pytest turns each phase's into a report): a hook
+        raised, an internal error that ends the cycle as it ends a pytest session.
+        """
+        item = self.session.items[index]
+        if index in self.reruns_left:  # the closest flaky marker wins in pytest-rerunfailures
+            item.add_marker(pytest.mark.flaky(reruns=self.reruns_left.pop(index)))
+        started = time.perf_counter()
+        try:
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        except (KeyboardInterrupt, pytest.exit.Exception) as exc:
+            self.pool.recorder.take(item.nodeid, item)
+            message = f"{type(exc).__name__}: {exc} (the journey tried to stop the whole run)"
+            trace_id = item.stash.get(TRACE_KEY, "")
+            outcome = (False, time.perf_counter() - started, "error", message, (), 1, "", trace_id, ())
+            self._leave([(RESULT, index, outcome, []), (LEAVE, False)])
+        except Exception as exc:
+            self.pool.recorder.take(item.nodeid, item)
+            self._leave([(ERROR, session_error("internal error", exc)), (RESULT, index, None, []), (LEAVE, True)])
+
+    def _leave(self, messages: list[tuple[Any, ...]]) -> None:
+        for message in messages:
+            send(self.results, message)
+        tracing.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    def _receive(self, block: bool) -> None:
+        if block:
+            self.tasks.fill(block=True)
+        else:
+            self.tasks.drain()
+        for index in self.tasks.indices():
+            if self._retry or index == RETRY:
+                self._retry.append(index)
+                if len(self._retry) == 3:  # RETRY, reruns left, index
+                    _, left, retried = self._retry
+                    self._retry = []
+                    self.reruns_left[retried] = left
+                    self.queue.append(retried)
+            elif index == STOP:
+                self.queue.clear()
+                self.shutdown = True
+            elif index == SHUTDOWN:
+                self.shutdown = True
+            elif not self.shutdown:
+                self.queue.append(index)
+        if self.tasks.closed:
+            self.shutdown = True
+
+
+def _isolate(controller: int, handlers: dict[signal.Signals, Any]) -> None:
+    """A worker's own process group (a journey signalling its group reaches no further), dying with its parent,
+    with the signal handlers a process of plain pytest has (SIGINT raises KeyboardInterrupt)."""
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != controller:
+        os._exit(1)  # the controller died before the line above took effect
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def _outcome(result: JourneyResult | None) -> tuple[Any, ...] | None:
+    if result is None:
+        return None
+    steps = tuple((step.name, step.seconds, step.passed) for step in result.steps)
+    return (
+        result.passed,
+        result.duration_seconds,
+        result.reason,
+        result.message,
+        steps,
+        result.attempts,
+        result.first_failure,
+        result.trace_id,
+        result.artifacts,
+    )
+
+
+def _timing(timing: FixtureTiming) -> tuple[str, str, str, float]:
+    return (timing.fixture, timing.scope, timing.phase, timing.seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Saved:
+    """The working directory and environment a worker starts with, given back after every journey."""
+
+    cwd: str
+    environ: dict[str, str]
+    raw: dict[Any, Any]  # the bytes behind os.environ: comparing them is cheap, decoding every variable is not
+
+    @classmethod
+    def take(cls) -> _Saved:
+        return cls(os.getcwd(), dict(os.environ), dict(_raw_environ()))
+
+    def restore(self) -> None:
+        with contextlib.suppress(OSError):
+            if os.getcwd() != self.cwd:
+                os.chdir(self.cwd)
+        if _raw_environ() != self.raw:
+            os.environ.clear()
+            os.environ.update(self.environ)
+
+
+def _raw_environ() -> Any:
+    return getattr(os.environ, "_data", os.environ)
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _reap(pid: int) -> int:
+    """Wait for a worker that closed its pipe; kill it if it lingers."""
+    deadline = time.monotonic() + KILL_GRACE_SECONDS
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() > deadline:
+            _kill_group(pid)
+            return os.waitpid(pid, 0)[1]
+        time.sleep(0.01)

@@ -1,0 +1,207 @@
+"""Each journey's recent results, bounded, optionally kept in a state file across restarts.
+
+Usage::
+
+    history = History(max_runs=50, state_file=Path("/var/lib/synthetic/state.json"))
+    history.record(cycle_report, finished_at=time.time())
+    history.as_json()      # what /api/results serves
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.errors import ConfigError
+from runner.handoff.report import CycleReport, StepResult
+from runner.record import state_file
+from runner.settings.config import DEFAULT_HISTORY_RUNS
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run of one journey."""
+
+    at: float
+    passed: bool
+    duration_seconds: float
+    reason: str | None = None
+    message: str = ""
+    flaky: bool = False  # passed on a retry; ``message`` is then the first attempt's failure
+    trace_id: str = ""  # the run's W3C trace id
+
+
+@dataclass(frozen=True, slots=True)
+class CycleSummary:
+    """The last cycle as a whole."""
+
+    finished_at: float
+    duration_seconds: float
+    passed: int
+    failed: int
+    collection_errors: tuple[tuple[str, str], ...]
+
+
+class History:
+    """Bounded per-journey history: at most ``max_runs`` runs per journey, whatever the number of cycles."""
+
+    def __init__(self, max_runs: int = DEFAULT_HISTORY_RUNS, state_file: Path | None = None) -> None:
+        self.max_runs = max_runs
+        self.state_file = state_file
+        self._runs: dict[str, deque[Run]] = {}
+        self._failing_since: dict[str, float] = {}
+        self._last_steps: dict[str, tuple[StepResult, ...]] = {}  # the last run's only: bounded by MAX_STEPS
+        self.last_cycle: CycleSummary | None = None
+        self._lock = threading.Lock()
+
+    def add_journeys(self, journeys: Iterable[str]) -> None:
+        """Journeys that exist but may not have run yet."""
+        with self._lock:
+            for journey in journeys:
+                self._runs.setdefault(journey, deque(maxlen=self.max_runs))
+
+    def record(self, cycle: CycleReport, finished_at: float, duration_seconds: float) -> None:
+        """Add one cycle's results; drop journeys no longer collected when the collection was clean."""
+        with self._lock:
+            for result in cycle.results:
+                runs = self._runs.setdefault(result.journey, deque(maxlen=self.max_runs))
+                message = result.first_failure if result.flaky else result.message
+                runs.append(
+                    Run(
+                        finished_at,
+                        result.passed,
+                        result.duration_seconds,
+                        result.reason,
+                        message,
+                        result.flaky,
+                        result.trace_id,
+                    )
+                )
+                self._last_steps[result.journey] = result.steps
+                if result.passed:
+                    self._failing_since.pop(result.journey, None)
+                else:
+                    self._failing_since.setdefault(result.journey, finished_at)
+            if not cycle.collection_errors and cycle.collected:
+                current = set(cycle.collected) | {result.journey for result in cycle.results}
+                for journey in set(self._runs) - current:
+                    del self._runs[journey]
+                    self._failing_since.pop(journey, None)
+                    self._last_steps.pop(journey, None)
+            failed = len(cycle.failed)
+            self.last_cycle = CycleSummary(
+                finished_at,
+                duration_seconds,
+                len(cycle.results) - failed,
+                failed,
+                tuple((error.path, error.message) for error in cycle.collection_errors),
+            )
+        self.save()
+
+    def as_json(self) -> dict[str, Any]:
+        """The last cycle and every journey's state and recent runs, oldest first."""
+        with self._lock:
+            journeys = [self._journey_json(name, list(runs)) for name, runs in sorted(self._runs.items())]
+            last = self.last_cycle
+        return {
+            "last_cycle": None
+            if last is None
+            else {
+                **asdict(last),
+                "collection_errors": [{"path": path, "message": message} for path, message in last.collection_errors],
+            },
+            "journeys": journeys,
+        }
+
+    def _journey_json(self, name: str, runs: list[Run]) -> dict[str, Any]:
+        last = runs[-1] if runs else None
+        state = _state(last)
+        return {
+            "journey": name,
+            "state": state,
+            "last_run_at": last.at if last else None,
+            "last_duration_seconds": last.duration_seconds if last else None,
+            "failing_since": self._failing_since.get(name),
+            "reason": last.reason if last else None,
+            "message": last.message if last else "",
+            "trace_id": last.trace_id if last else "",
+            "steps": [
+                {"name": step.name, "seconds": step.seconds, "passed": step.passed}
+                for step in self._last_steps.get(name, ())
+            ],
+            "history": [
+                {
+                    "at": r.at,
+                    "passed": r.passed,
+                    "flaky": r.flaky,
+                    "duration_seconds": r.duration_seconds,
+                    "reason": r.reason,
+                    "trace_id": r.trace_id,
+                }
+                for r in runs
+            ],
+        }
+
+    def save(self) -> None:
+        """Write the state file atomically (a temporary file in the same folder, then rename)."""
+        if self.state_file is None:
+            return
+        with self._lock:
+            state = {
+                "version": STATE_VERSION,
+                "runs": {name: [asdict(run) for run in runs] for name, runs in self._runs.items()},
+                "failing_since": dict(self._failing_since),
+                "last_cycle": asdict(self.last_cycle) if self.last_cycle else None,
+            }
+        folder = self.state_file.parent
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{self.state_file.name}.", dir=folder)
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                json.dump(state, handle)
+            os.replace(temporary, self.state_file)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def load(self) -> None:
+        """Read the state file if there is one; a damaged one is a ConfigError naming it, the place and the value.
+
+        Every field is checked for its type, so that nothing read here can fail a page later. Keys this version
+        does not know are ignored: a newer runner's state file still loads after a rollback.
+        """
+        if self.state_file is None or not self.state_file.exists():
+            return
+        where = f"--state-file {str(self.state_file)!r}"
+        try:
+            state = json.loads(self.state_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{where} cannot be read ({exc}); move it aside to start afresh") from None
+        try:
+            runs, failing_since, last = state_file.parse(state)
+        except state_file.InvalidState as exc:
+            raise ConfigError(f"{where}: {exc}; move it aside to start afresh") from None
+        last_cycle = None if last is None else CycleSummary(**last)
+        with self._lock:
+            self._runs = {
+                name: deque((Run(**run) for run in items), maxlen=self.max_runs) for name, items in runs.items()
+            }
+            self._failing_since = failing_since
+            self.last_cycle = last_cycle
+
+
+def _state(last: Run | None) -> str:
+    """A journey's state from its last run: not yet run, failing, flaky (passed on a retry) or passing."""
+    if last is None:
+        return "not yet run"
+    if not last.passed:
+        return "failing"
+    return "flaky" if last.flaky else "passing"

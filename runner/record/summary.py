@@ -1,0 +1,29 @@
+"""A readable table of one cycle's results, for ``--once``."""
+
+from __future__ import annotations
+
+from runner.handoff.report import CycleReport
+
+MESSAGE_WIDTH = 1000  # the end of a line often says most ("... Connection refused')"): let the terminal wrap
+
+
+def render(cycle: CycleReport, duration_seconds: float) -> str:
+    """The table: one row per journey, failures with their reason and first line, then a closing line."""
+    rows = [f"{'RESULT':<8} {'SECONDS':>8}  JOURNEY"]
+    for result in sorted(cycle.results, key=lambda r: (r.passed, r.journey)):
+        rows.append(f"{'passed' if result.passed else 'FAILED':<8} {result.duration_seconds:>8.3f}  {result.journey}")
+        if not result.passed:
+            rows.append(f"{'':<18}{result.reason}: {result.headline[:MESSAGE_WIDTH]}")
+            if result.trace_id:
+                rows.append(f"{'':<18}trace {result.trace_id}")
+    for error in cycle.collection_errors:
+        rows.append(f"{'BROKEN':<8} {'':>8}  {error.path}")
+        rows.append(f"{'':<18}{error.message[:MESSAGE_WIDTH]}")
+    for line in cycle.error.splitlines():
+        rows.append(f"{'ERROR':<8} {'':>8}  {line[:MESSAGE_WIDTH]}")
+    failed = len(cycle.failed)
+    rows.append(
+        f"{len(cycle.results) - failed} passed, {failed} failed, "
+        f"{len(cycle.collection_errors)} collection errors in {duration_seconds:.2f}s"
+    )
+    return "\n".join(rows)

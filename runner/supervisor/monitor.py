@@ -1,0 +1,273 @@
+"""One cycle end to end (execute → report → metrics → logs), and the state /healthz reads.
+
+Usage::
+
+    monitor = Monitor(settings, metrics, executor)
+    monitor.prepare()             # collect once so every journey's series exist before the first cycle
+    monitor.run_cycle()           # or let a FixedRateScheduler call monitor.on_tick(k)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import write_to_textfile
+
+from runner.errors import ConfigError
+from runner.handoff.report import CycleReport
+from runner.logs import get_logger
+from runner.record.artifacts import ArtifactStore
+from runner.record.history import History
+from runner.record.metrics import MonitorMetrics
+from runner.record.redact import Redactor
+from runner.settings.config import Settings
+from runner.supervisor.execute import Execution, Executor
+from runner.web.exposition import DEFAULT_MAX_AGE_SECONDS, MetricsExposition
+
+
+class Monitor:
+    """Runs cycles one at a time and keeps what the health check and listeners need."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: MonitorMetrics,
+        executor: Executor,
+        history: History | None = None,
+        redactor: Redactor | None = None,
+        *,
+        artifacts: ArtifactStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.executor = executor
+        self.history = history or History(settings.history_runs)
+        self.redactor = redactor or Redactor()
+        self.artifacts = artifacts
+        self.exposition = MetricsExposition(
+            metrics.registry, max_age_seconds=max(DEFAULT_MAX_AGE_SECONDS, settings.interval_seconds)
+        )
+        self.log = get_logger("runner")
+        self.started_monotonic = time.monotonic()
+        self.last_cycle_started: float | None = None  # monotonic
+        self.last_report: CycleReport | None = None
+        self.last_execution: Execution | None = None
+        # Why the suite as a whole could not run (or its session broke) in the last cycle; None once one completes.
+        self.suite_error: dict[str, Any] | None = None
+        self._busy = threading.Event()
+        self._due = threading.Event()
+        self._scheduled_at: float | None = None
+        self._grid_time: Callable[[int], float] | None = None
+        self._scheduler_alive: Callable[[], bool] = lambda: True
+        self._noted: set[str] = set()
+
+    def prepare(self) -> None:
+        """Collect the journeys once so that every series exists at zero from start-up."""
+        execution = self.executor.run(collect_only=True)
+        if execution.usage_error:
+            raise ConfigError(execution.usage_message)
+        if execution.report is None:  # e.g. a broken conftest.py: keep serving, every cycle will say so
+            self.metrics.record_error(broken_files=int(execution.broken_conftest))
+            self._log_suite_error(execution, "collection", execution.problem)
+            return
+        collected = self._parse(execution.report)
+        if collected.error:
+            self.metrics.record_error()
+            self._log_suite_error(execution, "collection", collected.error)
+        self.metrics.add_collection(collected)
+        self.history.add_journeys(collected.collected)
+        self._publish()
+        self._log_collection_errors(collected)
+        self.log.info("journeys collected", journeys=len(collected.collected), path=str(self.settings.journeys))
+        retries = self.settings.retries or 0
+        worst = (retries + 1) * self.settings.timeout_seconds
+        if retries and worst > self.settings.interval_seconds:
+            self.log.warning(
+                "retries can make a cycle outlast the interval",
+                worst_case_seconds_per_journey=worst,
+                interval_seconds=self.settings.interval_seconds,
+                hint="a tick that finds a cycle running is skipped and counted in synthetic_runs_total",
+            )
+
+    def attach_scheduler(self, grid_time: Callable[[int], float], alive: Callable[[], bool]) -> None:
+        """The clock that calls on_tick: its grid (to log each cycle's start lag) and whether it still runs."""
+        self._grid_time, self._scheduler_alive = grid_time, alive
+
+    def on_tick(self, tick: int) -> None:
+        """Called by the scheduler on every grid point: start a cycle, or skip if one still runs."""
+        if self._busy.is_set():
+            self.on_missed(1)
+            return
+        self._busy.set()
+        self._scheduled_at = self._grid_time(tick) if self._grid_time is not None else None
+        self._due.set()
+
+    def on_missed(self, ticks: int) -> None:
+        """Grid points that passed while a cycle was still running."""
+        self.metrics.record_skipped(ticks)  # shown within max age; never render on the scheduler's thread
+        self.log.warning("cycle skipped", ticks=ticks, reason="previous cycle still running")
+
+    def serve_cycles(self, stop: threading.Event) -> None:
+        """The cycle thread: run a cycle whenever a tick hands one over, until ``stop``."""
+        while not stop.is_set():
+            if not self._due.wait(0.2):
+                continue
+            self._due.clear()
+            try:
+                self.run_cycle()
+            except Exception:  # the cycle boundary: log, count, keep the monitor alive
+                self.log.exception("cycle failed inside the runner")
+                self.metrics.record_error()
+            finally:
+                self._busy.clear()
+
+    def run_cycle(self) -> CycleReport | None:
+        """Run the suite once and record it; None when it could not run or was stopped."""
+        self.last_cycle_started = time.monotonic()
+        started = time.time()  # for people; the duration is measured on the monotonic clock
+        scheduled, self._scheduled_at = self._scheduled_at, None
+        execution = self.executor.run()
+        self.last_execution = execution
+        finished, duration = time.time(), time.monotonic() - self.last_cycle_started
+        if execution.stopped or (execution.usage_error and self.settings.once):
+            return None  # --once exits 2 with the usage error in one line
+        if execution.report is None:
+            self.metrics.record_error(broken_files=int(execution.broken_conftest))
+            self._log_suite_error(execution, "cycle", execution.problem, finished)
+            self._publish()
+            return None
+        cycle = self._parse(execution.report)
+        self.metrics.record_cycle(cycle, finished_at=finished, duration_seconds=duration)
+        self.last_report = cycle
+        self._log_cycle(cycle, started, duration, scheduled)
+        if cycle.error:  # its journeys count, but the cycle is an error: pytest's session broke
+            self._log_suite_error(execution, "cycle", cycle.error, finished)
+        else:
+            self.suite_error = None
+        self._write_metrics_file()
+        self._record_history(cycle, finished, duration)
+        # After the history: whoever sees a failure's screenshot in /api/results sees that cycle's results too.
+        self._keep_artifacts(cycle, finished)
+        self._publish()
+        return cycle
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy while the scheduler runs and a cycle started within two intervals plus the timeout."""
+        settings = self.settings
+        allowed = 2 * settings.interval_seconds + settings.timeout_seconds
+        last = self.last_cycle_started if self.last_cycle_started is not None else self.started_monotonic
+        since = time.monotonic() - last
+        alive = self._scheduler_alive()
+        healthy = alive and since <= allowed
+        status = "ok" if healthy else ("scheduler stopped" if not alive else "no cycle started recently")
+        return healthy, {"status": status, "seconds_since_cycle_start": round(since, 3)}
+
+    def results(self) -> dict[str, Any]:
+        """What /api/results serves: the last cycle and each journey's state and recent history."""
+        results = {
+            "generated_at": time.time(),
+            "interval_seconds": self.settings.interval_seconds,
+            "location": self.settings.location,
+            "shard": str(self.settings.shard),
+            "suite_error": self.suite_error,
+            **self.history.as_json(),
+        }
+        template = self.settings.trace_url
+        for journey in results["journeys"]:
+            if template:
+                journey["trace_url"] = template.format(trace_id=journey["trace_id"]) if journey["trace_id"] else None
+            evidence = self.artifacts.listing(journey["journey"]) if self.artifacts is not None else None
+            journey["artifacts"] = evidence["items"] if evidence else []
+            journey["artifacts_at"] = evidence["at"] if evidence else None
+        return results
+
+    def _parse(self, report: CycleReport) -> CycleReport:
+        cycle = self.redactor.redact_cycle(report)
+        for note in cycle.notes:
+            if note not in self._noted:  # once per runner, not once per cycle
+                self._noted.add(note)
+                self.log.warning("pytest option overridden", note=note)
+        return cycle
+
+    def _keep_artifacts(self, cycle: CycleReport, finished: float) -> None:
+        if self.artifacts is None:
+            return
+        try:
+            self.artifacts.accept(cycle.results, finished)
+            if not cycle.collection_errors and cycle.collected:
+                self.artifacts.forget_except([*cycle.collected, *(result.journey for result in cycle.results)])
+        except OSError as exc:
+            self.log.error("could not keep a failed browser journey's screenshot", error=str(exc))
+
+    def _record_history(self, cycle: CycleReport, finished: float, duration: float) -> None:
+        try:
+            self.history.record(cycle, finished, duration)
+        except OSError as exc:
+            self.log.error("could not write the state file", path=str(self.settings.state_file), error=str(exc))
+
+    def _log_cycle(self, cycle: CycleReport, started: float, duration: float, scheduled: float | None) -> None:
+        failed = cycle.failed
+        timing = (
+            {}
+            if scheduled is None
+            else {"scheduled_at": round(scheduled, 6), "start_lag_seconds": round(started - scheduled, 6)}
+        )
+        self.log.log(
+            logging.ERROR if cycle.error else logging.INFO,
+            "cycle ended in an error" if cycle.error else "cycle completed",
+            passed=len(cycle.results) - len(failed),
+            failed=len(failed),
+            collection_errors=len(cycle.collection_errors),
+            duration_seconds=round(duration, 3),
+            started_at=round(started, 6),
+            **timing,
+        )
+        for result in failed:
+            self.log.warning(
+                "journey failed",
+                journey=result.journey,
+                reason=result.reason,
+                message=result.headline,
+                trace_id=result.trace_id or None,
+            )
+        if cycle.over_cap:
+            self.log.warning(
+                "journeys over the cap were not run",
+                over_cap=cycle.over_cap,
+                max_journeys=self.settings.max_journeys,
+                hint="raise --max-journeys or select journeys with -- -m/-k",
+            )
+        self._log_collection_errors(cycle)
+
+    def _log_collection_errors(self, cycle: CycleReport) -> None:
+        for error in cycle.collection_errors:
+            self.log.error("journey file failed to load", path=error.path, error=error.message)
+
+    def _log_suite_error(self, execution: Execution, stage: str, problem: str, at: float | None = None) -> None:
+        """Say in the log (with the end of pytest's output) and on the page why the suite could not run."""
+        self.suite_error = {"at": time.time() if at is None else at, "stage": stage, "message": problem}
+        self.log.error(
+            "journey suite could not run",
+            stage=stage,
+            problem=problem,
+            exit_code=execution.exit_code,
+            output=execution.output_tail,
+        )
+
+    def _publish(self) -> None:
+        """Render /metrics for the scrapes to come; a single --once cycle serves none."""
+        if not self.settings.once:
+            self.exposition.refresh()
+
+    def _write_metrics_file(self) -> None:
+        path = self.settings.metrics_file
+        if path is None:
+            return
+        try:
+            write_to_textfile(str(path), self.metrics.registry)  # atomic: a temporary file, then rename
+        except OSError as exc:
+            self.log.error("could not write the metrics file", path=str(path), error=str(exc))

@@ -1,0 +1,157 @@
+"""From results to metrics: one observation per journey, series pre-created, nothing unbounded."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+from prometheus_client import CollectorRegistry, disable_created_metrics, enable_created_metrics, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from runner.handoff.report import CollectionError, CycleReport, FixtureTiming, JourneyResult, StepResult
+from runner.record.metrics import MonitorMetrics
+from runner.settings.config import DEFAULT_BUCKETS
+
+
+def new_metrics() -> MonitorMetrics:
+    return MonitorMetrics(CollectorRegistry(), DEFAULT_BUCKETS, interval_seconds=30, timeout_seconds=10)
+
+
+def samples(metrics: MonitorMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(metrics.registry).decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(metrics: MonitorMetrics, name: str, **labels: str) -> float | None:
+    return samples(metrics).get((name, tuple(sorted(labels.items()))))
+
+
+CYCLE = CycleReport(
+    collected=("a.py::test_ok", "a.py::test_bad"),
+    results=(
+        JourneyResult("a.py::test_ok", True, 0.02),
+        JourneyResult("a.py::test_bad", False, 1.5, "assertion", "assert 500 == 200"),
+    ),
+    collection_errors=(),
+)
+
+
+def test_both_result_series_exist_at_zero_before_any_run() -> None:
+    metrics = new_metrics()
+    metrics.add_journeys(["a.py::test_ok"])
+    for result in ("success", "failure"):
+        assert value(metrics, "synthetic_request_duration_count", journey="a.py::test_ok", result=result) == 0
+    assert value(metrics, "synthetic_journey_success", journey="a.py::test_ok") is None
+
+
+def test_each_executed_journey_is_one_observation_with_its_result_and_duration() -> None:
+    metrics = new_metrics()
+    metrics.record_cycle(CYCLE, finished_at=1000.0, duration_seconds=2.0)
+    metrics.record_cycle(CYCLE, finished_at=1030.0, duration_seconds=2.0)
+    assert value(metrics, "synthetic_request_duration_count", journey="a.py::test_ok", result="success") == 2
+    assert value(metrics, "synthetic_request_duration_count", journey="a.py::test_ok", result="failure") == 0
+    assert value(metrics, "synthetic_request_duration_count", journey="a.py::test_bad", result="failure") == 2
+    assert value(metrics, "synthetic_request_duration_sum", journey="a.py::test_bad", result="failure") == 3.0
+    assert (
+        value(metrics, "synthetic_request_duration_bucket", journey="a.py::test_ok", result="success", le="0.025") == 2
+    )
+
+
+def test_last_result_gauge_and_failure_reasons() -> None:
+    metrics = new_metrics()
+    metrics.record_cycle(CYCLE, finished_at=1000.0, duration_seconds=2.0)
+    assert value(metrics, "synthetic_journey_success", journey="a.py::test_ok") == 1
+    assert value(metrics, "synthetic_journey_success", journey="a.py::test_bad") == 0
+    assert value(metrics, "synthetic_journey_failures_total", journey="a.py::test_bad", reason="assertion") == 1
+    assert value(metrics, "synthetic_journey_failures_total", journey="a.py::test_bad", reason="timeout") == 0
+
+
+def test_cycle_numbers() -> None:
+    metrics = new_metrics()
+    broken = CycleReport(CYCLE.collected, CYCLE.results, (CollectionError("b.py", "SyntaxError"),))
+    metrics.record_cycle(broken, finished_at=1234.5, duration_seconds=3.25)
+    metrics.record_skipped(2)
+    metrics.record_error()
+    assert value(metrics, "synthetic_runs_total", status="completed") == 1
+    assert value(metrics, "synthetic_runs_total", status="skipped") == 2
+    assert value(metrics, "synthetic_runs_total", status="error") == 1
+    assert value(metrics, "synthetic_last_run_timestamp_seconds") == 1234.5
+    assert value(metrics, "synthetic_last_cycle_duration_seconds") == 3.25
+    assert value(metrics, "synthetic_collection_errors") == 1
+    assert value(metrics, "synthetic_journeys") == 2
+    assert value(metrics, "synthetic_interval_seconds") == 30
+
+
+def test_run_statuses_exist_at_zero_from_the_start() -> None:
+    metrics = new_metrics()
+    for status in ("completed", "skipped", "error"):
+        assert value(metrics, "synthetic_runs_total", status=status) == 0
+
+
+def test_deleted_journeys_lose_their_series_after_a_clean_collection() -> None:
+    metrics = new_metrics()
+    metrics.record_cycle(CYCLE, finished_at=1.0, duration_seconds=1.0)
+    only_ok = CycleReport(("a.py::test_ok",), (JourneyResult("a.py::test_ok", True, 0.01),), ())
+    metrics.record_cycle(only_ok, finished_at=2.0, duration_seconds=1.0)
+    assert not [key for key in samples(metrics) if ("journey", "a.py::test_bad") in key[1]]
+
+
+def test_journeys_of_a_broken_file_keep_their_series() -> None:
+    metrics = new_metrics()
+    metrics.record_cycle(CYCLE, finished_at=1.0, duration_seconds=1.0)
+    broken = CycleReport(("a.py::test_ok",), (), (CollectionError("a.py", "SyntaxError"),))
+    metrics.record_cycle(broken, finished_at=2.0, duration_seconds=1.0)
+    assert value(metrics, "synthetic_request_duration_count", journey="a.py::test_bad", result="failure") == 1
+
+
+def test_a_journeys_step_info_and_flaky_series_go_when_the_journey_goes() -> None:
+    metrics = new_metrics()
+    steps = (StepResult("log in", 0.1, True), StepResult("pay", 0.2, False))
+    rich = JourneyResult("pay.py::test_pay", True, 0.3, steps=steps, attempts=2, first_failure="declined")
+    labels = (("pay.py::test_pay", (("team", "payments"),)),)
+    metrics.record_cycle(CycleReport(("pay.py::test_pay",), (rich,), (), labels=labels), 1.0, 1.0)
+    text = generate_latest(metrics.registry).decode()
+    assert 'synthetic_step_duration_count{journey="pay.py::test_pay",result="failure",step="pay"} 1.0' in text
+    assert 'synthetic_journey_info{journey="pay.py::test_pay",team="payments"} 1.0' in text
+    assert 'synthetic_journey_flaky_total{journey="pay.py::test_pay"} 1.0' in text
+    metrics.record_cycle(CycleReport(("other.py::test_x",), (), ()), 2.0, 1.0)
+    assert "pay.py::test_pay" not in generate_latest(metrics.registry).decode()
+
+
+def test_shared_fixture_time_is_its_own_histogram() -> None:
+    metrics = new_metrics()
+    timing = FixtureTiming("browser", "session", "setup", 1.5)
+    metrics.record_cycle(CycleReport((), (), (), fixtures=(timing,)), 1.0, 1.0)
+    sample = 'synthetic_fixture_duration_sum{fixture="browser",phase="setup",scope="session"} 1.5'
+    assert sample in generate_latest(metrics.registry).decode()
+
+
+def test_no_created_series_when_disabled() -> None:
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    try:
+        metrics = new_metrics()
+        metrics.record_cycle(CYCLE, finished_at=1.0, duration_seconds=1.0)
+        assert "_created" not in generate_latest(metrics.registry).decode()
+    finally:
+        enable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+def test_promtool_accepts_the_exposition() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is missing in CI; .ci/run installs the Debian package prometheus")
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    metrics = new_metrics()
+    metrics.record_cycle(CYCLE, finished_at=1.0, duration_seconds=1.0)
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=generate_latest(metrics.registry), capture_output=True, timeout=30
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout + result.stderr == b""

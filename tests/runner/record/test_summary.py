@@ -1,0 +1,23 @@
+"""The --once table."""
+
+from __future__ import annotations
+
+from runner.handoff.report import CollectionError, CycleReport, JourneyResult
+from runner.record.summary import render
+
+
+def test_table_lists_failures_first_with_reason_and_message_then_totals() -> None:
+    cycle = CycleReport(
+        collected=(),
+        results=(
+            JourneyResult("a.py::test_ok", True, 0.012),
+            JourneyResult("a.py::test_bad", False, 1.5, "timeout", "Failed: Timeout (>1.0s) from pytest-timeout."),
+        ),
+        collection_errors=(CollectionError("b.py", "SyntaxError: invalid syntax"),),
+    )
+    lines = render(cycle, 2.0).splitlines()
+    assert lines[1].split() == ["FAILED", "1.500", "a.py::test_bad"]
+    assert lines[2].strip() == "timeout: Failed: Timeout (>1.0s) from pytest-timeout."
+    assert lines[3].split() == ["passed", "0.012", "a.py::test_ok"]
+    assert lines[4].split() == ["BROKEN", "b.py"]
+    assert lines[-1] == "1 passed, 1 failed, 1 collection errors in 2.00s"

@@ -1,0 +1,79 @@
+"""The status page's HTML: what a person sees, and nothing from a journey runs as markup."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.web.page import render
+
+NOW = 1_800_000_000.0
+
+
+def journey(name: str, state: str, message: str = "", history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    ran = state != "not yet run"
+    return {
+        "journey": name,
+        "state": state,
+        "last_run_at": NOW - 5 if ran else None,
+        "last_duration_seconds": 0.123 if ran else None,
+        "failing_since": NOW - 600 if state == "failing" else None,
+        "reason": "assertion" if state == "failing" else None,
+        "message": message,
+        "history": history or [],
+    }
+
+
+def results(*journeys: dict[str, Any]) -> dict[str, Any]:
+    last = {"finished_at": NOW - 5, "duration_seconds": 1.5, "passed": 1, "failed": 1, "collection_errors": []}
+    return {"last_cycle": last, "journeys": list(journeys)}
+
+
+def test_journey_names_and_messages_are_escaped() -> None:
+    html = render(
+        results(journey("a.py::test_x[<script>alert(1)</script>]", "failing", "assert '<img src=x onerror=alert(2)>'")),
+        30,
+        NOW,
+    )
+    assert "<script>" not in html and "<img" not in html
+    assert "test_x[&lt;script&gt;alert(1)&lt;/script&gt;]" in html
+    assert "&lt;img src=x onerror=alert(2)&gt;" in html
+
+
+def test_banner_says_how_many_fail() -> None:
+    html = render(
+        results(journey("a", "passing"), journey("b", "failing", "boom"), journey("c", "failing", "x")), 30, NOW
+    )
+    assert '<div class="banner bad" id="banner">2 of 3 journeys failing</div>' in html
+
+
+def test_banner_says_all_passing() -> None:
+    html = render(results(journey("a", "passing"), journey("b", "passing")), 30, NOW)
+    assert '<div class="banner ok" id="banner">All 2 journeys passing</div>' in html
+
+
+def test_failing_journey_shows_message_and_since_when() -> None:
+    html = render(
+        results(journey("a.py::test_bad", "failing", "AssertionError: answered 500\nassert 500 == 200")), 30, NOW
+    )
+    assert "assertion: AssertionError: answered 500\nassert 500 == 200" in html
+    assert '<td class="when" title="2027-01-15 07:50:00 UTC">10 min ago</td>' in html
+
+
+def test_not_yet_run_journeys_are_listed() -> None:
+    html = render({"last_cycle": None, "journeys": [journey("a", "not yet run")]}, 30, NOW)
+    assert "not yet run" in html and "No cycle completed yet" in html
+
+
+def test_chart_marks_failures() -> None:
+    history = [
+        {"at": NOW - i, "passed": i % 3 != 0, "duration_seconds": 0.01 * (i + 1), "reason": None} for i in range(9)
+    ]
+    html = render(results(journey("a", "failing", "x", history)), 30, NOW)
+    assert html.count('<circle cx="') == 3
+    assert "9 recent runs, 3 failed" in html
+
+
+def test_page_refreshes_itself_and_loads_nothing_from_outside() -> None:
+    html = render(results(journey("a", "passing")), 10, NOW)
+    assert '<meta http-equiv="refresh" content="10">' in html
+    assert "http://" not in html and "https://" not in html and "<script" not in html
