@@ -33,6 +33,7 @@ from runner.supervisor.execute import Executor
 from runner.supervisor.monitor import Monitor
 from runner.supervisor.scheduler import FixedRateScheduler
 from runner.web import access, http
+from runner.web import server as web_server
 
 STOP_JOIN_SECONDS = 3.0
 SWITCH_INTERVAL_SECONDS = 0.0005
@@ -147,7 +148,7 @@ def serve(settings: Settings, monitor: Monitor) -> int:
     if monitor.artifacts is not None:
         routes[URL_PREFIX] = wsgi_app(monitor.artifacts)  # a prefix: /artifacts/<name>
     app = access.guard(http.make_app(monitor.exposition.wsgi, monitor.health, routes), settings.web_config)
-    server = http.bind(app, settings.host, settings.port, tls_context(settings.web_config))
+    server = web_server.bind(app, settings.host, settings.port, tls_context(settings.web_config))
     stop = threading.Event()
     threads: list[threading.Thread] = []
     _on_stop_signals(_raise_stop)

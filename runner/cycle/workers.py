@@ -16,16 +16,14 @@ Usage::
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import selectors
 import signal
-import sys
 import time
 import warnings
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +31,20 @@ import pytest
 
 from runner.cycle.pipes import ATTEMPT, ERROR, LEAVE, RESULT, RETRY, SHUTDOWN, STOP, FrameReader, send, send_indices
 from runner.cycle.recorder import Recorder
+from runner.cycle.worker import LOOKAHEAD, Worker, isolate
 from runner.handoff import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, RunningBoard, describe_status
 from runner.handoff.report import (
     CRASH_PREFIX,
     KILLED_PREFIX,
     FixtureTiming,
     JourneyResult,
-    StepResult,
     failure_message,
     journey_id,
-    session_error,
 )
-from runner.journey import tracing
-from runner.journey.plugin import TRACE_KEY
 from runner.settings.shard import EVERY_JOURNEY, Shard
 
-LOOKAHEAD = 2  # a worker starts a journey once it knows the next one, so fixture scopes end where pytest ends them
 MAX_DEPTH = 64  # items dealt to a worker ahead; fewer as the line shortens, so workers finish together
 GATHER_SECONDS = 0.002  # workers hold at least LOOKAHEAD items, so none waits for the controller meanwhile
-PR_SET_PDEATHSIG = 1
 # Signals a journey could send its parent (the controller), which ignores them; the runner stops a cycle with
 # SIGKILL. Workers get the controller's own dispositions back.
 SHIELDED_SIGNALS = (
@@ -66,7 +59,7 @@ SHIELDED_SIGNALS = (
 
 
 @dataclass
-class _Worker:
+class _WorkerState:
     pid: int
     tasks: int  # write end: item indices for the worker
     reader: FrameReader  # read end: framed results from the worker
@@ -146,7 +139,7 @@ class _Controller:
         self.session = session
         self.ids = pool.recorder.collected
         self.pending: deque[int] = deque(range(len(session.items)))
-        self.workers: dict[int, _Worker] = {}  # by results fd
+        self.workers: dict[int, _WorkerState] = {}  # by results fd
         self.selector = selectors.DefaultSelector()
         self.next_heartbeat = 0.0
         self.board = RunningBoard(pool.board, pool.workers) if pool.board is not None else None
@@ -197,23 +190,34 @@ class _Controller:
         if pid == 0:  # the worker
             for fd in (task_write, result_read, *inherited):
                 os.close(fd)
-            _isolate(controller, self.shielded)
-            _Runner(self.pool, self.session, task_read, result_write, self._shower(slot)).run()
+            isolate(controller, self.shielded)
+            Worker(
+                self.pool.recorder,
+                self.session,
+                task_read,
+                result_write,
+                show=self._shower(slot),
+                announce=self._announce,
+            ).run()
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # the worker does it too: whichever runs first, no journey sees the old group
         os.close(task_read)
         os.close(result_write)
-        worker = _Worker(pid, task_write, FrameReader(result_read), started=time.monotonic(), slot=slot)
+        worker = _WorkerState(pid, task_write, FrameReader(result_read), started=time.monotonic(), slot=slot)
         self.workers[result_read] = worker
         self.selector.register(result_read, selectors.EVENT_READ)
         self._feed(worker)
+
+    def _announce(self, results: int) -> None:
+        """In a worker: the pool's hooks (the ATTEMPT of a retry) send on this worker's result pipe."""
+        self.pool.worker_results = results
 
     def _shower(self, slot: int) -> Callable[[str], None]:
         """How the worker of ``slot`` says which journey it runs."""
         board = self.board
         return (lambda journey: board.show(slot, journey)) if board is not None else (lambda journey: None)
 
-    def _feed(self, worker: _Worker) -> None:
+    def _feed(self, worker: _WorkerState) -> None:
         if self.stopping or worker.shutdown_sent:
             return
         depth = max(LOOKAHEAD, min(MAX_DEPTH, len(self.pending) // (4 * self.pool.workers)))
@@ -226,26 +230,25 @@ class _Controller:
             if batch:
                 send_indices(worker.tasks, self._with_retries(batch))
 
-    def _read(self, worker: _Worker) -> None:
+    def _read(self, worker: _WorkerState) -> None:
         worker.reader.fill()
         for message in worker.reader.messages():
             self._handle(worker, message)
         if worker.reader.closed:
             self._worker_gone(worker)
 
-    def _handle(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+    def _handle(self, worker: _WorkerState, message: tuple[Any, ...]) -> None:
         if message[0] == RESULT:
             _, index, outcome, fixtures = message
             worker.assigned.remove(index)  # the first one: a worker runs its items in order
             worker.started, worker.retried = time.monotonic(), []
             if outcome is not None:
-                passed, seconds, reason, text, steps, attempts, first_failure, trace_id, artifacts = outcome
-                steps = tuple(StepResult(*step) for step in steps)
+                result = JourneyResult.from_wire(self.ids[index], outcome)
                 earlier, first = self.lost.pop(index, (0, ""))
-                attempts, first_failure = attempts + earlier, first or first_failure
-                result = JourneyResult(
-                    self.ids[index], passed, seconds, reason, text, steps, attempts, first_failure, trace_id, artifacts
-                )
+                if earlier:  # attempts spent in workers that died before this one
+                    result = replace(
+                        result, attempts=result.attempts + earlier, first_failure=first or result.first_failure
+                    )
                 self._record(index, result)
             self.pool.fixtures.extend(FixtureTiming(*timing) for timing in fixtures)
             self._feed(worker)
@@ -274,7 +277,7 @@ class _Controller:
         for worker in self.workers.values():
             send_indices(worker.tasks, [STOP])
 
-    def _worker_gone(self, worker: _Worker, status: int | None = None) -> None:
+    def _worker_gone(self, worker: _WorkerState, status: int | None = None) -> None:
         worker.reader.drain()
         for message in worker.reader.messages():
             self._handle(worker, message)
@@ -297,7 +300,7 @@ class _Controller:
             if self.pending and len(self.workers) < self.pool.workers:
                 self._spawn()
 
-    def _lost(self, worker: _Worker, status: int) -> int | None:
+    def _lost(self, worker: _WorkerState, status: int) -> int | None:
         """Record the journey a dead worker was running; the item to run again if it has retries left."""
         index = worker.assigned.popleft()
         if worker.killed_for_timeout:
@@ -358,169 +361,6 @@ class _Controller:
             done, status = os.waitpid(worker.pid, os.WNOHANG)
             if done:
                 self._worker_gone(worker, status)
-
-
-class _Runner:
-    """The worker's side: run the items handed over, send each result, leave when told or when pytest stops."""
-
-    def __init__(
-        self, pool: WorkerPool, session: pytest.Session, tasks: int, results: int, show: Callable[[str], None]
-    ) -> None:
-        self.pool = pool
-        self.show = show  # says on the RunningBoard which journey runs
-        self.session = session
-        self.tasks = FrameReader(tasks)
-        self.results = results
-        self.queue: deque[int] = deque()
-        self.shutdown = False
-        self.reruns_left: dict[int, int] = {}  # journeys run again after a worker died: their remaining reruns
-        self._retry: list[int] = []  # a RETRY announcement read so far, awaiting its numbers
-
-    def run(self) -> None:
-        pid = os.getpid()
-        items, ids = self.session.items, self.pool.recorder.collected
-        # A journey that changes the working directory or the environment must not change them for the
-        # journeys this worker runs after it.
-        saved = _Saved.take()
-        self.pool.worker_results = self.results
-        stop_session = False
-        try:
-            while not stop_session:
-                self._receive(block=False)  # a STOP may have come in, even after SHUTDOWN
-                while not self.shutdown and len(self.queue) < LOOKAHEAD:
-                    self._receive(block=True)
-                if not self.queue:
-                    break
-                index = self.queue.popleft()
-                nextitem = items[self.queue[0]] if self.queue else None
-                self.show(ids[index])
-                self._run_one(index, nextitem)
-                if os.getpid() != pid:
-                    os._exit(0)  # a journey forked and its child came back into this loop: it leaves quietly
-                result, fixtures = self.pool.recorder.take(ids[index], items[index])
-                send(self.results, (RESULT, index, _outcome(result), [_timing(f) for f in fixtures]))
-                saved.restore()
-                stop_session = bool(self.session.shouldfail or self.session.shouldstop)
-            send(self.results, (LEAVE, stop_session))  # first: a teardown that crashes is no journey's
-            with contextlib.suppress(Exception):
-                self.session._setupstate.teardown_exact(None)  # when stopped early, as pytest does at the end
-        finally:
-            tracing.flush()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(0)
-
-    def _run_one(self, index: int, nextitem: pytest.Item | None) -> None:
-        """Run one item; a journey that stops pytest itself fails alone, and this worker leaves.
-
-        An exception out of the protocol is no journey's (pytest turns each phase's into a report): a hook
-        raised, an internal error that ends the cycle as it ends a pytest session.
-        """
-        item = self.session.items[index]
-        if index in self.reruns_left:  # the closest flaky marker wins in pytest-rerunfailures
-            item.add_marker(pytest.mark.flaky(reruns=self.reruns_left.pop(index)))
-        started = time.perf_counter()
-        try:
-            item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
-        except (KeyboardInterrupt, pytest.exit.Exception) as exc:
-            self.pool.recorder.take(item.nodeid, item)
-            message = f"{type(exc).__name__}: {exc} (the journey tried to stop the whole run)"
-            trace_id = item.stash.get(TRACE_KEY, "")
-            outcome = (False, time.perf_counter() - started, "error", message, (), 1, "", trace_id, ())
-            self._leave([(RESULT, index, outcome, []), (LEAVE, False)])
-        except Exception as exc:
-            self.pool.recorder.take(item.nodeid, item)
-            self._leave([(ERROR, session_error("internal error", exc)), (RESULT, index, None, []), (LEAVE, True)])
-
-    def _leave(self, messages: list[tuple[Any, ...]]) -> None:
-        for message in messages:
-            send(self.results, message)
-        tracing.flush()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-
-    def _receive(self, block: bool) -> None:
-        if block:
-            self.tasks.fill(block=True)
-        else:
-            self.tasks.drain()
-        for index in self.tasks.indices():
-            if self._retry or index == RETRY:
-                self._retry.append(index)
-                if len(self._retry) == 3:  # RETRY, reruns left, index
-                    _, left, retried = self._retry
-                    self._retry = []
-                    self.reruns_left[retried] = left
-                    self.queue.append(retried)
-            elif index == STOP:
-                self.queue.clear()
-                self.shutdown = True
-            elif index == SHUTDOWN:
-                self.shutdown = True
-            elif not self.shutdown:
-                self.queue.append(index)
-        if self.tasks.closed:
-            self.shutdown = True
-
-
-def _isolate(controller: int, handlers: dict[signal.Signals, Any]) -> None:
-    """A worker's own process group (a journey signalling its group reaches no further), dying with its parent,
-    with the signal handlers a process of plain pytest has (SIGINT raises KeyboardInterrupt)."""
-    with contextlib.suppress(OSError):
-        os.setpgid(0, 0)
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != controller:
-        os._exit(1)  # the controller died before the line above took effect
-    for sig, handler in handlers.items():
-        signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-
-
-def _outcome(result: JourneyResult | None) -> tuple[Any, ...] | None:
-    if result is None:
-        return None
-    steps = tuple((step.name, step.seconds, step.passed) for step in result.steps)
-    return (
-        result.passed,
-        result.duration_seconds,
-        result.reason,
-        result.message,
-        steps,
-        result.attempts,
-        result.first_failure,
-        result.trace_id,
-        result.artifacts,
-    )
-
-
-def _timing(timing: FixtureTiming) -> tuple[str, str, str, float]:
-    return (timing.fixture, timing.scope, timing.phase, timing.seconds)
-
-
-@dataclass(frozen=True, slots=True)
-class _Saved:
-    """The working directory and environment a worker starts with, given back after every journey."""
-
-    cwd: str
-    environ: dict[str, str]
-    raw: dict[Any, Any]  # the bytes behind os.environ: comparing them is cheap, decoding every variable is not
-
-    @classmethod
-    def take(cls) -> _Saved:
-        return cls(os.getcwd(), dict(os.environ), dict(_raw_environ()))
-
-    def restore(self) -> None:
-        with contextlib.suppress(OSError):
-            if os.getcwd() != self.cwd:
-                os.chdir(self.cwd)
-        if _raw_environ() != self.raw:
-            os.environ.clear()
-            os.environ.update(self.environ)
-
-
-def _raw_environ() -> Any:
-    return getattr(os.environ, "_data", os.environ)
 
 
 def _kill_group(pid: int) -> None:

@@ -17,7 +17,7 @@ import re
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 # The runner's own failure texts for journeys whose process it lost.
 CRASH_PREFIX = "synthetic-monitor: the journey's process died"
@@ -63,6 +63,39 @@ class JourneyResult:
     trace_id: str = ""  # the W3C trace id of the recorded run (32 hex digits); "" when the worker died
     artifacts: tuple[tuple[str, str], ...] = ()  # a failed browser run's ("page", url), ("screenshot", path)
 
+    def to_wire(self) -> tuple[Any, ...]:
+        """The result as a worker sends it (plain values ``marshal`` takes); the journey's id stays behind, the
+        controller knows it by the item's index. ``from_wire`` is the other end."""
+        steps = tuple((step.name, step.seconds, step.passed) for step in self.steps)
+        return (
+            self.passed,
+            self.duration_seconds,
+            self.reason,
+            self.message,
+            steps,
+            self.attempts,
+            self.first_failure,
+            self.trace_id,
+            self.artifacts,
+        )
+
+    @classmethod
+    def from_wire(cls, journey: str, fields: Sequence[Any]) -> JourneyResult:
+        """The result ``to_wire`` sent, for ``journey``."""
+        passed, seconds, reason, message, steps, attempts, first_failure, trace_id, artifacts = fields
+        return cls(
+            journey,
+            passed,
+            seconds,
+            reason,
+            message,
+            tuple(StepResult(*step) for step in steps),
+            attempts,
+            first_failure,
+            trace_id,
+            tuple((kind, value) for kind, value in artifacts),
+        )
+
     @property
     def flaky(self) -> bool:
         """Passed, but only on a retry."""
@@ -82,6 +115,10 @@ class FixtureTiming:
     scope: str
     phase: str  # setup or teardown
     seconds: float
+
+    def to_wire(self) -> tuple[str, str, str, float]:
+        """As a worker sends it; ``FixtureTiming(*wire)`` is the other end."""
+        return (self.fixture, self.scope, self.phase, self.seconds)
 
 
 @dataclass(frozen=True, slots=True)

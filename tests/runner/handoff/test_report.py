@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import os
 import textwrap
 from collections import defaultdict
@@ -11,7 +12,9 @@ import pytest
 from runner.handoff.report import (
     CRASH_PREFIX,
     KILLED_PREFIX,
+    FixtureTiming,
     JourneyResult,
+    StepResult,
     classify,
     collection_message,
     failure_message,
@@ -223,3 +226,22 @@ def test_session_error_names_the_exception_and_the_hook_outside_pytest() -> None
     first, second = text.splitlines()
     assert first == "pytest internal error: RuntimeError: hook broke"
     assert second.startswith("in _raise_from_a_hook, ") and __file__ in second
+
+
+def test_a_result_and_a_fixture_timing_cross_the_wire_unchanged() -> None:
+    result = JourneyResult(
+        "test_a.py::test_b[caf\u00e9]",
+        False,
+        1.25,
+        "assertion",
+        "step 'pay': AssertionError: declined",
+        (StepResult("log in", 0.5, True), StepResult("pay", 0.75, False)),
+        3,
+        "AssertionError: first",
+        "0af7651916cd43dd8448eb211c80319c",
+        (("page", "http://127.0.0.1/book"), ("screenshot", "/tmp/x.png")),
+    )
+    sent = marshal.loads(marshal.dumps(result.to_wire()))  # what the pipe carries
+    assert JourneyResult.from_wire(result.journey, sent) == result
+    timing = FixtureTiming("database", "session", "setup", 0.125)
+    assert FixtureTiming(*marshal.loads(marshal.dumps(timing.to_wire()))) == timing

@@ -25,6 +25,7 @@ from runner import logs
 from runner.errors import ConfigError
 from runner.settings.web_config import WebConfig, load_web_config, tls_context
 from runner.web import access, http
+from runner.web import server as web_server
 from tests.runner.settings.test_web_config import self_signed
 
 PASSWORD = "s3cret-pa55"
@@ -43,10 +44,10 @@ def app() -> http.WSGIApp:
 @pytest.fixture
 def serve() -> Iterator[Serve]:
     """Start servers in this process on free loopback ports; returns their base URLs; closes them after."""
-    servers: list[http.Server] = []
+    servers: list[web_server.Server] = []
 
     def start(wsgi: http.WSGIApp, tls: ssl.SSLContext | None = None) -> str:
-        server = http.bind(wsgi, "127.0.0.1", 0, tls)
+        server = web_server.bind(wsgi, "127.0.0.1", 0, tls)
         servers.append(server)
         threading.Thread(target=server.run, daemon=True).start()
         return f"{server.scheme}://127.0.0.1:{server.port}"
@@ -96,7 +97,7 @@ def test_a_head_answer_has_no_body_so_the_next_answer_on_the_connection_is_intac
 
 def test_idle_connections_hold_no_thread(serve: Serve) -> None:
     url = serve(app())
-    idle = [socket.create_connection(address(url)) for _ in range(3 * http.DEFAULT_THREADS)]
+    idle = [socket.create_connection(address(url)) for _ in range(3 * web_server.DEFAULT_THREADS)]
     try:
         started = time.monotonic()
         assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
@@ -109,7 +110,7 @@ def test_idle_connections_hold_no_thread(serve: Serve) -> None:
 def test_a_taken_port_is_a_config_error(serve: Serve) -> None:
     host, port = address(serve(app()))
     with pytest.raises(ConfigError, match=rf"^--port: cannot listen on 127\.0\.0\.1:{port}: Address already in use"):
-        http.bind(app(), host, port)
+        web_server.bind(app(), host, port)
 
 
 def test_tls_serves_https_and_answers_plain_http_with_400(
@@ -131,7 +132,7 @@ def test_stalled_and_silent_tls_clients_do_not_hold_up_the_others(
     serve: Serve, tmp_path: Path, cert: tuple[Path, Path]
 ) -> None:
     url = serve(app(), tls_context(tls_server(tmp_path, cert)))
-    stalled = [socket.create_connection(address(url)) for _ in range(3 * http.DEFAULT_THREADS)]
+    stalled = [socket.create_connection(address(url)) for _ in range(3 * web_server.DEFAULT_THREADS)]
     try:
         for client in stalled[::2]:
             client.sendall(b"\x16\x03\x01\x02\x00\x01")  # the start of a ClientHello, and then nothing
@@ -263,7 +264,7 @@ def test_clients_sending_request_heads_slowly_hold_no_thread(
 ) -> None:
     tls = tls_context(tls_server(tmp_path, cert)) if scheme == "https" else None
     url = serve(app(), tls)
-    slow = partial_heads(url, 3 * http.DEFAULT_THREADS, client_tls(cert) if tls else None)
+    slow = partial_heads(url, 3 * web_server.DEFAULT_THREADS, client_tls(cert) if tls else None)
     try:
         for _ in range(3):
             started = time.monotonic()
@@ -278,7 +279,7 @@ def test_clients_sending_request_heads_slowly_hold_no_thread(
 
 def test_a_request_body_sent_slowly_holds_no_thread_and_its_connection_closes_after_the_answer(serve: Serve) -> None:
     url = serve(app())
-    slow = [socket.create_connection(address(url), timeout=5) for _ in range(3 * http.DEFAULT_THREADS)]
+    slow = [socket.create_connection(address(url), timeout=5) for _ in range(3 * web_server.DEFAULT_THREADS)]
     try:
         for client in slow:
             client.sendall(b"POST /metrics HTTP/1.1\r\nHost: m\r\nContent-Length: 100000\r\n\r\nx")
@@ -293,7 +294,7 @@ def test_a_request_body_sent_slowly_holds_no_thread_and_its_connection_closes_af
 def test_a_request_head_trickled_or_stalled_is_closed_at_the_head_timeout(
     serve: Serve, tmp_path: Path, cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(http, "HEAD_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(web_server, "HEAD_TIMEOUT_SECONDS", 1.0)
     url, tls_url = serve(app()), serve(app(), tls_context(tls_server(tmp_path, cert)))
     trickling, stalled = partial_heads(url, 2)
     handshake = socket.create_connection(address(tls_url), timeout=5)
@@ -329,7 +330,7 @@ def test_pipelined_requests_are_answered_when_the_second_head_comes_in_pieces(se
 
 def test_a_request_head_over_the_size_limit_is_refused_without_waiting_for_more(serve: Serve) -> None:
     with socket.create_connection(address(serve(app())), timeout=5) as client:
-        client.sendall(b"GET /metrics HTTP/1.1\r\nHost: m\r\nX-Big: " + b"a" * http.HEAD_BUFFER_BYTES)
+        client.sendall(b"GET /metrics HTTP/1.1\r\nHost: m\r\nX-Big: " + b"a" * web_server.HEAD_BUFFER_BYTES)
         assert until_closed(client).startswith(b"HTTP/1.1 413 ")
 
 
@@ -337,7 +338,7 @@ def test_a_request_head_over_the_size_limit_is_refused_without_waiting_for_more(
 
 
 def test_close_returns_in_time_while_a_request_thread_is_wedged(serve: Serve, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http, "CLOSE_SECONDS", 1.0)
+    monkeypatch.setattr(web_server, "CLOSE_SECONDS", 1.0)
     stream = io.StringIO()
     logs.configure(stream=stream)
     entered, release = threading.Event(), threading.Event()
@@ -347,7 +348,7 @@ def test_close_returns_in_time_while_a_request_thread_is_wedged(serve: Serve, mo
         release.wait(30)
         return http.respond(start_response, "200 OK", "text/plain", b"late\n")
 
-    server = http.bind(http.make_app(wedged, lambda: (True, {})), "127.0.0.1", 0)
+    server = web_server.bind(http.make_app(wedged, lambda: (True, {})), "127.0.0.1", 0)
     threading.Thread(target=server.run, daemon=True).start()
     client = threading.Thread(target=requests.get, args=(f"http://127.0.0.1:{server.port}/metrics",), daemon=True)
     client.start()
@@ -513,4 +514,4 @@ def test_a_wrong_password_flood_from_one_address_gets_429_and_no_more_bcrypt(
     probe_while(url, attack)
     attack.join()
     assert 429 in seen and all(0 < int(wait) <= 60 for wait in seen[429])
-    assert len(checked) <= limiter.limit + http.DEFAULT_THREADS  # a few under way as the limit was reached
+    assert len(checked) <= limiter.limit + web_server.DEFAULT_THREADS  # a few under way as the limit was reached
