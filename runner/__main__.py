@@ -144,7 +144,9 @@ def serve(settings: Settings, monitor: Monitor) -> int:
     # After a cycle the runner parses, records and renders on one thread; hand the GIL to request threads
     # more often than every 5 ms so /metrics stays quick meanwhile (measured in docs/benchmarks.md).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-    routes = http.status_routes(monitor.results, settings.interval_seconds)
+    status = http.StatusDocuments(monitor.results, settings.interval_seconds)
+    monitor.publishers.append(status.invalidate)
+    routes = status.routes()
     if monitor.artifacts is not None:
         routes[URL_PREFIX] = wsgi_app(monitor.artifacts)  # a prefix: /artifacts/<name>
     app = access.guard(http.make_app(monitor.exposition.wsgi, monitor.health, routes), settings.web_config)

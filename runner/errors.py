@@ -9,7 +9,3 @@ class RunnerError(Exception):
 
 class ConfigError(RunnerError):
     """A setting is invalid; the message names the option (or variable), the value and the fix. Exit 2."""
-
-
-class SuiteError(RunnerError):
-    """The journey suite could not run at all (pytest usage error, crash before the report)."""

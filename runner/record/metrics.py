@@ -80,10 +80,6 @@ class JourneySeries:
             for gone in self._journeys.keys() - journeys:
                 del self._journeys[gone]
 
-    def known(self) -> set[str]:
-        with self._lock:
-            return set(self._journeys)
-
     def set_labels(self, collected: Iterable[str], labels: Iterable[tuple[str, Iterable[tuple[str, str]]]]) -> None:
         """The labels of the journeys just collected (none for those not named); others keep theirs."""
         given = {journey: dict(pairs) for journey, pairs in labels}

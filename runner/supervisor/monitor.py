@@ -64,6 +64,7 @@ class Monitor:
         self._grid_time: Callable[[int], float] | None = None
         self._scheduler_alive: Callable[[], bool] = lambda: True
         self._noted: set[str] = set()
+        self.publishers: list[Callable[[], None]] = []  # told after each cycle (the status page, /api/results)
 
     def prepare(self) -> None:
         """Collect the journeys once so that every series exists at zero from start-up."""
@@ -259,9 +260,11 @@ class Monitor:
         )
 
     def _publish(self) -> None:
-        """Render /metrics for the scrapes to come; a single --once cycle serves none."""
+        """Render /metrics for the scrapes to come, and tell the other documents; a --once cycle serves none."""
         if not self.settings.once:
             self.exposition.refresh()
+            for publish in self.publishers:
+                publish()
 
     def _write_metrics_file(self) -> None:
         path = self.settings.metrics_file

@@ -57,6 +57,11 @@ class CachedBody:
         with self._render_lock:
             self._render()
 
+    def invalidate(self) -> None:
+        """Drop the copy: the next request waits for a fresh render rather than take a stale one."""
+        with self._render_lock:
+            self._plain = self._gzipped = b""
+
     def body(self, accept_gzip: bool) -> tuple[bytes, str | None]:
         """The current body and its Content-Encoding. A stale copy is served as it is while a background thread
         renders the next one; only a request that finds no copy at all waits for a render."""

@@ -10,6 +10,8 @@ Usage::
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -51,21 +53,47 @@ def make_app(metrics: WSGIApp, health: Health, routes: dict[str, WSGIApp] | None
     return app
 
 
-def status_routes(results: Results, interval_seconds: float) -> dict[str, WSGIApp]:
-    """``/``: the HTML status page; ``/api/results``: the same data as JSON."""
+class StatusDocuments:
+    """``/`` (the HTML status page) and ``/api/results`` (the same document as JSON), both rendered from one
+    results document: taken at most once per PAGE_MAX_AGE_SECONDS however many people (or load tests) look,
+    served cached as /metrics is, and rendered afresh on the first request after a cycle (``invalidate``)."""
 
-    # Rendered at most once a second however many people (or load tests) look at it.
-    page_body = CachedBody(
-        lambda: page.render(results(), interval_seconds).encode(),
-        "text/html; charset=utf-8",
-        max_age_seconds=PAGE_MAX_AGE_SECONDS,
-        headers=[*SECURITY_HEADERS, *PAGE_HEADERS],
-    )
+    def __init__(self, results: Results, interval_seconds: float) -> None:
+        self._results = results
+        self._lock = threading.Lock()
+        self._document: dict[str, Any] | None = None
+        self._taken = float("-inf")
+        self.page = CachedBody(
+            lambda: page.render(self.document(), interval_seconds).encode(),
+            "text/html; charset=utf-8",
+            max_age_seconds=PAGE_MAX_AGE_SECONDS,
+            headers=[*SECURITY_HEADERS, *PAGE_HEADERS],
+        )
+        self.api = CachedBody(
+            lambda: json.dumps(self.document()).encode(),
+            "application/json",
+            max_age_seconds=PAGE_MAX_AGE_SECONDS,
+            headers=SECURITY_HEADERS,
+        )
 
-    def api_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        return respond(start_response, "200 OK", "application/json", json.dumps(results()).encode())
+    def routes(self) -> dict[str, WSGIApp]:
+        """The two paths and their apps."""
+        return {"/": self.page.wsgi, "/api/results": self.api.wsgi}
 
-    return {"/": page_body.wsgi, "/api/results": api_app}
+    def document(self) -> dict[str, Any]:
+        """The results document both render, taken anew once it is older than PAGE_MAX_AGE_SECONDS."""
+        with self._lock:
+            now = time.monotonic()
+            if self._document is None or now - self._taken > PAGE_MAX_AGE_SECONDS:
+                self._document, self._taken = self._results(), now
+            return self._document
+
+    def invalidate(self) -> None:
+        """A cycle has ended: the next request renders both from a new document."""
+        with self._lock:
+            self._document = None
+        self.page.invalidate()
+        self.api.invalidate()
 
 
 def _health_app(health: Health) -> WSGIApp:

@@ -515,3 +515,19 @@ def test_a_wrong_password_flood_from_one_address_gets_429_and_no_more_bcrypt(
     attack.join()
     assert 429 in seen and all(0 < int(wait) <= 60 for wait in seen[429])
     assert len(checked) <= limiter.limit + web_server.DEFAULT_THREADS  # a few under way as the limit was reached
+
+
+def test_the_page_and_the_api_render_from_one_document_taken_once_until_a_cycle_ends() -> None:
+    taken: list[int] = []
+
+    def results() -> dict[str, Any]:
+        taken.append(1)
+        return {"generated_at": len(taken), "journeys": [], "last_cycle": None, "suite_error": None}
+
+    status = http.StatusDocuments(results, 30)
+    for _ in range(50):  # however many look, within a second: one document, rendered once per format
+        document = json.loads(status.api.body(accept_gzip=False)[0])
+        assert b"No journeys collected" in status.page.body(accept_gzip=False)[0]
+    assert taken == [1] and document["generated_at"] == 1
+    status.invalidate()  # a cycle ended: the next request sees it at once, not a stale copy
+    assert json.loads(status.api.body(accept_gzip=False)[0])["generated_at"] == 2
