@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
+from runner.cycle.dealing import LOOKAHEAD
 from runner.cycle.pipes import ERROR, LEAVE, RESULT, RETRY, SHUTDOWN, STOP, FrameReader, send
 from runner.cycle.recorder import Recorder
 from runner.handoff.report import JourneyResult, session_error
 from runner.journey import tracing
 from runner.journey.plugin import TRACE_KEY
 
-LOOKAHEAD = 2  # a worker starts a journey once it knows the next one, so fixture scopes end where pytest ends them
 PR_SET_PDEATHSIG = 1
 
 

@@ -29,9 +29,10 @@ from typing import Any
 
 import pytest
 
-from runner.cycle.pipes import ATTEMPT, ERROR, LEAVE, RESULT, RETRY, SHUTDOWN, STOP, FrameReader, send, send_indices
+from runner.cycle.dealing import Dealer
+from runner.cycle.pipes import ATTEMPT, ERROR, LEAVE, RESULT, SHUTDOWN, STOP, FrameReader, send, send_indices
 from runner.cycle.recorder import Recorder
-from runner.cycle.worker import LOOKAHEAD, Worker, isolate
+from runner.cycle.worker import Worker, isolate
 from runner.handoff import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, RunningBoard, describe_status
 from runner.handoff.report import (
     CRASH_PREFIX,
@@ -43,8 +44,7 @@ from runner.handoff.report import (
 )
 from runner.settings.shard import EVERY_JOURNEY, Shard
 
-MAX_DEPTH = 64  # items dealt to a worker ahead; fewer as the line shortens, so workers finish together
-GATHER_SECONDS = 0.002  # workers hold at least LOOKAHEAD items, so none waits for the controller meanwhile
+GATHER_SECONDS = 0.002  # workers hold at least dealing.LOOKAHEAD items, so none waits for the controller meanwhile
 # Signals a journey could send its parent (the controller), which ignores them; the runner stops a cycle with
 # SIGKILL. Workers get the controller's own dispositions back.
 SHIELDED_SIGNALS = (
@@ -138,7 +138,7 @@ class _Controller:
         self.pool = pool
         self.session = session
         self.ids = pool.recorder.collected
-        self.pending: deque[int] = deque(range(len(session.items)))
+        self.dealer = Dealer(len(session.items), pool.workers)
         self.workers: dict[int, _WorkerState] = {}  # by results fd
         self.selector = selectors.DefaultSelector()
         self.next_heartbeat = 0.0
@@ -146,9 +146,6 @@ class _Controller:
         self.free_slots = list(range(pool.workers - 1, -1, -1))  # a worker's place on the board
         self.maxfail = int(session.config.option.maxfail or 0)
         self.failures = 0
-        self.stopping = False
-        self.lost: dict[int, tuple[int, str]] = {}  # item -> (attempts used before its worker died, first message)
-        self.rerun_left: dict[int, int] = {}  # item to run again after its worker died -> reruns left for it
         self.shielded: dict[
             signal.Signals, Any
         ] = {}  # the signal handlers the controller had: its workers get them back
@@ -156,7 +153,7 @@ class _Controller:
     def run(self) -> None:
         self.shielded = shielded = {sig: signal.signal(sig, signal.SIG_IGN) for sig in SHIELDED_SIGNALS}
         try:
-            for _ in range(min(self.pool.workers, len(self.pending))):
+            for _ in range(min(self.pool.workers, len(self.dealer.pending))):
                 self._spawn()
             while self.workers:
                 self._beat()
@@ -218,17 +215,16 @@ class _Controller:
         return (lambda journey: board.show(slot, journey)) if board is not None else (lambda journey: None)
 
     def _feed(self, worker: _WorkerState) -> None:
-        if self.stopping or worker.shutdown_sent:
+        if worker.shutdown_sent:
             return
-        depth = max(LOOKAHEAD, min(MAX_DEPTH, len(self.pending) // (4 * self.pool.workers)))
-        if len(worker.assigned) < max(LOOKAHEAD, depth // 2):
-            batch = [self.pending.popleft() for _ in range(min(depth - len(worker.assigned), len(self.pending)))]
-            worker.assigned.extend(batch)
-            if not self.pending and not worker.shutdown_sent:
-                worker.shutdown_sent = True
-                batch.append(SHUTDOWN)
-            if batch:
-                send_indices(worker.tasks, self._with_retries(batch))
+        batch, last = self.dealer.deal(len(worker.assigned))
+        worker.assigned.extend(batch)
+        message = self.dealer.announce(batch)
+        if last:
+            worker.shutdown_sent = True
+            message.append(SHUTDOWN)
+        if message:
+            send_indices(worker.tasks, message)
 
     def _read(self, worker: _WorkerState) -> None:
         worker.reader.fill()
@@ -244,7 +240,7 @@ class _Controller:
             worker.started, worker.retried = time.monotonic(), []
             if outcome is not None:
                 result = JourneyResult.from_wire(self.ids[index], outcome)
-                earlier, first = self.lost.pop(index, (0, ""))
+                earlier, first = self.dealer.used(index)
                 if earlier:  # attempts spent in workers that died before this one
                     result = replace(
                         result, attempts=result.attempts + earlier, first_failure=first or result.first_failure
@@ -272,8 +268,7 @@ class _Controller:
 
     def _stop(self) -> None:
         """-x / --maxfail reached: no journey starts any more; those running finish (as with pytest-xdist)."""
-        self.stopping = True
-        self.pending.clear()
+        self.dealer.stop()
         for worker in self.workers.values():
             send_indices(worker.tasks, [STOP])
 
@@ -289,44 +284,26 @@ class _Controller:
         del self.workers[worker.reader.fd]
         self._shower(worker.slot)("")
         self.free_slots.append(worker.slot)
-        retry = None
-        if worker.assigned and not worker.leaving:
-            retry = self._lost(worker, status)
-        if not self.stopping:
-            # Items dealt to the dead worker but not started go back to the front of the line.
-            self.pending.extendleft(reversed(worker.assigned))
-            if retry is not None:
-                self.pending.appendleft(retry)
-            if self.pending and len(self.workers) < self.pool.workers:
-                self._spawn()
+        running = worker.assigned.popleft() if worker.assigned and not worker.leaving else None
+        self.dealer.give_back(worker.assigned)  # dealt to it, not started: back to the front of the line
+        if running is not None:
+            self._lost(worker, running, status)
+        if self.dealer.pending and len(self.workers) < self.pool.workers:
+            self._spawn()
 
-    def _lost(self, worker: _WorkerState, status: int) -> int | None:
-        """Record the journey a dead worker was running; the item to run again if it has retries left."""
-        index = worker.assigned.popleft()
+    def _lost(self, worker: _WorkerState, index: int, status: int) -> None:
+        """The journey a dead worker was running: to the front of the line while it has retries, else a failure."""
         if worker.killed_for_timeout:
             reason, text = "timeout", f"{KILLED_PREFIX} of {self.pool.timeout_seconds:g}s and its process was killed"
         else:
             reason, text = "crash", f"{CRASH_PREFIX} ({describe_status(status)}) while it ran"
-        attempts, first = self.lost.pop(index, (0, ""))
-        attempts += len(worker.retried) + 1  # the retries its worker ran, and the attempt it died in
-        first = first or (worker.retried[0] if worker.retried else text)
-        left = self._retries(index) - attempts
-        if left >= 0 and not self.stopping:
-            self.lost[index] = (attempts, first)
-            self.rerun_left[index] = left
-            return index
+        used = len(worker.retried) + 1  # the retries its worker ran, and the attempt it died in
+        first = worker.retried[0] if worker.retried else text
+        if self.dealer.lost(index, used, first, self._retries(index)):
+            return
+        attempts, first = self.dealer.used(index)
         seconds = time.monotonic() - worker.started
         self._record(index, JourneyResult(self.ids[index], False, seconds, reason, text, (), attempts, first))
-        return None
-
-    def _with_retries(self, batch: list[int]) -> list[int]:
-        """Indices as the worker reads them: a journey run again after its worker died carries its reruns left."""
-        out: list[int] = []
-        for index in batch:
-            if index in self.rerun_left:
-                out += [RETRY, self.rerun_left.pop(index)]
-            out.append(index)
-        return out
 
     def _retries(self, index: int) -> int:
         """How often a journey may run again: pytest-rerunfailures' count for it (--retries, its marker)."""
