@@ -27,7 +27,7 @@ from runner.record.artifacts import URL_PREFIX, ArtifactStore, wsgi_app
 from runner.record.history import History
 from runner.record.metrics import MonitorMetrics
 from runner.record.redact import Redactor
-from runner.settings.config import Settings, parse_settings
+from runner.settings.command_line import Settings, parse_settings
 from runner.settings.web_config import tls_context
 from runner.supervisor.execute import Executor
 from runner.supervisor.monitor import Monitor

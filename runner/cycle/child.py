@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 import requests  # noqa: F401  (preloaded: nearly every journey imports it)
 
-from runner.cycle.options import Options
+from runner.cycle.pytest_options import Options
 from runner.cycle.recorder import Recorder
 from runner.cycle.workers import WorkerPool
 from runner.handoff import CycleRequest, write_report
 from runner.handoff.procs import PPID, become_subreaper, stat_fields
-from runner.handoff.report import EXIT_INTERNAL_ERROR, CycleReport, session_error, status_error
+from runner.handoff.results import EXIT_INTERNAL_ERROR, CycleReport, session_error, status_error
 
 CYCLE_NICENESS = 5
 
@@ -32,8 +32,8 @@ CYCLE_NICENESS = 5
 def pytest_arguments(request: CycleRequest) -> list[str]:
     """The pytest command line for one cycle: the journeys and the user's arguments, nothing of the runner's.
 
-    The runner's own settings go onto pytest's parsed options (``runner.cycle.options``), so no user configuration
-    can reject them. Journeys that are the working directory are not named: pytest then applies the
+    The runner's own settings go onto pytest's parsed options (``runner.cycle.pytest_options``), so no user
+    configuration can reject them. Journeys that are the working directory are not named: pytest then applies the
     configuration's ``testpaths`` exactly as a plain ``pytest`` there does. The cache goes to the cycle's
     folder, never into the user's.
     """

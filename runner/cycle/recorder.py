@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from runner.handoff.report import (
+from runner.handoff.results import (
     CollectionError,
     FixtureTiming,
     JourneyResult,
@@ -30,7 +30,7 @@ from runner.handoff.report import (
     journey_result,
     session_error,
 )
-from runner.handoff.report import node_prefix as _node_prefix
+from runner.handoff.results import node_prefix as _node_prefix
 from runner.journey import browser
 from runner.journey.plugin import FAILED_STEP_KEY, JOURNEY_PREFIX_KEY, STEPS_KEY, TRACE_KEY, journey_labels
 

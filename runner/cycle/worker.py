@@ -23,7 +23,7 @@ import pytest
 from runner.cycle.dealing import LOOKAHEAD
 from runner.cycle.pipes import ERROR, LEAVE, RESULT, RETRY, SHUTDOWN, STOP, FrameReader, send
 from runner.cycle.recorder import Recorder
-from runner.handoff.report import JourneyResult, session_error
+from runner.handoff.results import JourneyResult, session_error
 from runner.journey import tracing
 from runner.journey.plugin import TRACE_KEY
 

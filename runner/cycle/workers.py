@@ -34,7 +34,7 @@ from runner.cycle.pipes import ATTEMPT, ERROR, LEAVE, RESULT, SHUTDOWN, STOP, Fr
 from runner.cycle.recorder import Recorder
 from runner.cycle.worker import Worker, isolate
 from runner.handoff import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, RunningBoard, describe_status
-from runner.handoff.report import (
+from runner.handoff.results import (
     CRASH_PREFIX,
     KILLED_PREFIX,
     FixtureTiming,

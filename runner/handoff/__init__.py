@@ -19,7 +19,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.handoff.report import CycleReport
+from runner.handoff.results import CycleReport
 from runner.settings.shard import EVERY_JOURNEY, Shard
 
 HEARTBEAT_SECONDS = 0.5

@@ -29,7 +29,7 @@ import pytest
 import requests
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from runner.handoff.report import StepResult, failure_message, first_line, journey_id, safe_text
+from runner.handoff.results import StepResult, failure_message, first_line, journey_id, safe_text
 from runner.journey import tracing
 from runner.settings.labels import MAX_LABEL_VALUE_CHARS
 

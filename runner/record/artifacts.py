@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from runner.handoff.report import JourneyResult
+from runner.handoff.results import JourneyResult
 
 URL_PREFIX = "/artifacts/"
 DEFAULT_MAX_BYTES = 100 * 2**20

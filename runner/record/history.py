@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import ConfigError
-from runner.handoff.report import CycleReport, StepResult
+from runner.handoff.results import CycleReport, StepResult
 from runner.record import state_file
-from runner.settings.config import DEFAULT_HISTORY_RUNS
+from runner.settings.command_line import DEFAULT_HISTORY_RUNS
 
 STATE_VERSION = 1
 

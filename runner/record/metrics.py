@@ -21,7 +21,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
-from runner.handoff.report import REASONS, CycleReport, JourneyResult
+from runner.handoff.results import REASONS, CycleReport, JourneyResult
 from runner.settings.shard import EVERY_JOURNEY, Shard
 
 RESULTS = ("success", "failure")

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from runner.handoff.report import CollectionError, CycleReport
+from runner.handoff.results import CollectionError, CycleReport
 
 SECRET_SUFFIXES = ("_TOKEN", "_PASSWORD", "_SECRET", "_KEY")
 MASK = "***"

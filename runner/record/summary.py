@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.handoff.report import CycleReport
+from runner.handoff.results import CycleReport
 
 MESSAGE_WIDTH = 1000  # the end of a line often says most ("... Connection refused')"): let the terminal wrap
 

@@ -34,8 +34,8 @@ from runner.handoff import (
     read_running,
 )
 from runner.handoff.procs import PPID, kill_family, stat_fields, state_of
-from runner.handoff.report import CycleReport
-from runner.settings.config import Settings
+from runner.handoff.results import CycleReport
+from runner.settings.command_line import Settings
 from runner.supervisor import forking
 from runner.supervisor.scratch import Scratch, clear_abandoned
 

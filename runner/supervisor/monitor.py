@@ -18,13 +18,13 @@ from typing import Any
 from prometheus_client import write_to_textfile
 
 from runner.errors import ConfigError
-from runner.handoff.report import CycleReport
+from runner.handoff.results import CycleReport
 from runner.logs import get_logger
 from runner.record.artifacts import ArtifactStore
 from runner.record.history import History
 from runner.record.metrics import MonitorMetrics
 from runner.record.redact import Redactor
-from runner.settings.config import Settings
+from runner.settings.command_line import Settings
 from runner.supervisor.execute import Execution, Executor
 from runner.web.exposition import DEFAULT_MAX_AGE_SECONDS, MetricsExposition
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runner.errors import ConfigError
-from runner.settings.config import OPTIONS, parse_settings
+from runner.settings.command_line import OPTIONS, parse_settings
 from target_service import ServiceConfig, create_app
 from target_service.app import OPENAPI_PATH
 from target_service.faults import NO_FAULTS

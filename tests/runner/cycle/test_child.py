@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from runner.handoff.report import status_error
+from runner.handoff.results import status_error
 from tests.processes import journeys, metric, scrape, start_runner, wait_for
 
 JOURNEY = "def test_ran_before_it_broke():\n    pass\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.settings.config import Settings
+from runner.settings.command_line import Settings
 from runner.supervisor.execute import Executor
 from tests.runner.supervisor.test_execute import write
 

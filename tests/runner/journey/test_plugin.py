@@ -9,9 +9,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from runner.handoff.report import CycleReport
+from runner.handoff.results import CycleReport
 from runner.record.metrics import MonitorMetrics
-from runner.settings.config import DEFAULT_BUCKETS, Settings
+from runner.settings.command_line import DEFAULT_BUCKETS, Settings
 from runner.supervisor.execute import Executor
 
 JOURNEYS = """

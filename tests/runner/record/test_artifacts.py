@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from runner.handoff.report import JourneyResult
+from runner.handoff.results import JourneyResult
 from runner.record.artifacts import ArtifactStore, wsgi_app
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 1000

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runner.errors import ConfigError
-from runner.handoff.report import CollectionError, CycleReport, JourneyResult
+from runner.handoff.results import CollectionError, CycleReport, JourneyResult
 from runner.record.history import CycleSummary, History, Run
 from runner.record.state_file import CYCLE_CHECKS, RUN_CHECKS, RUN_REQUIRED
 from runner.web import page

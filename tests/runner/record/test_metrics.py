@@ -10,9 +10,9 @@ import pytest
 from prometheus_client import CollectorRegistry, disable_created_metrics, enable_created_metrics, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from runner.handoff.report import CollectionError, CycleReport, FixtureTiming, JourneyResult, StepResult
+from runner.handoff.results import CollectionError, CycleReport, FixtureTiming, JourneyResult, StepResult
 from runner.record.metrics import MonitorMetrics
-from runner.settings.config import DEFAULT_BUCKETS
+from runner.settings.command_line import DEFAULT_BUCKETS
 
 
 def new_metrics() -> MonitorMetrics:

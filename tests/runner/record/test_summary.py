@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.handoff.report import CollectionError, CycleReport, JourneyResult
+from runner.handoff.results import CollectionError, CycleReport, JourneyResult
 from runner.record.summary import render
 
 

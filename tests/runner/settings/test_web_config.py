@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import ConfigError
-from runner.settings.config import parse_settings
+from runner.settings.command_line import parse_settings
 from runner.settings.web_config import load_web_config, tls_context
 from tests.processes import require_binary
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from runner.handoff.report import CycleReport
-from runner.settings.config import Settings
+from runner.handoff.results import CycleReport
+from runner.settings.command_line import Settings
 from runner.supervisor.execute import Executor
 
 

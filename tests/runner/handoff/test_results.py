@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import pytest
 
-from runner.handoff.report import (
+from runner.handoff.results import (
     CRASH_PREFIX,
     KILLED_PREFIX,
     FixtureTiming,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import ConfigError
-from runner.settings.config import DEFAULT_BUCKETS, parse_settings
+from runner.settings.command_line import DEFAULT_BUCKETS, parse_settings
 
 
 @pytest.fixture

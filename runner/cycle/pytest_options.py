@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from runner.handoff import REFUSAL_PREFIX
-from runner.handoff.report import safe_text
+from runner.handoff.results import safe_text
 
 # option dest -> (what the user wrote, why the monitor cannot run with it)
 REFUSED: dict[str, tuple[str, str]] = {
@@ -104,7 +104,7 @@ class Options:
 
 
 def _safe_value(value: object) -> object:
-    """A JSON value whose strings, keys included, hold no lone surrogate (see ``runner.handoff.report.safe_text``)."""
+    """A JSON value whose strings, keys included, hold no lone surrogate (see ``runner.handoff.results.safe_text``)."""
     if isinstance(value, str):
         return safe_text(value)
     if isinstance(value, dict):

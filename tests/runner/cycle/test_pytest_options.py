@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.cycle.options import Options
+from runner.cycle.pytest_options import Options
 
 
 def parsed(**values: object) -> Namespace:
