@@ -14,13 +14,17 @@ from bench.support import Section, SlowTarget, children_cpu_seconds, environment
 from scripts.stack import REPO_ROOT
 
 JOURNEYS = 20
+MODULE = [sys.executable, "-m", "runner"]
+SCRIPT = [str(Path(sys.executable).with_name("synthetic-monitor"))]  # what the container runs
 
 
-def runner_cycles(folder: Path, url: str, cycles: int, interval: float) -> tuple[float, list[float]]:
+def runner_cycles(
+    folder: Path, url: str, cycles: int, interval: float, command: list[str] = MODULE
+) -> tuple[float, list[float]]:
     """CPU of the whole runner tree (runner, forkserver, cycles, workers) for ``cycles`` cycles, and their walls."""
     before = children_cpu_seconds()
     process = subprocess.Popen(
-        [sys.executable, "-m", "runner", "--journeys", str(folder), "--interval", str(interval), "--port", "0"],
+        [*command, "--journeys", str(folder), "--interval", str(interval), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -59,18 +63,28 @@ def run(smoke: bool) -> Section:
                 for _ in range(runs)
             ]
             floor = [command_cost([sys.executable, "-c", "import pytest, requests"], target.url) for _ in range(runs)]
-            per_cycle_cpu, walls = [], []
-            for _ in range(reps):
-                cpu_short, _ = runner_cycles(folder, target.url, short, 0.3)
-                cpu_long, cycle_walls = runner_cycles(folder, target.url, long, 0.3)
-                per_cycle_cpu.append((cpu_long - cpu_short) / (long - short))
-                walls += cycle_walls[short:]
+            per_cycle_cpu: list[float] = []
+            walls: list[float] = []
+            script_cpu: list[float] = []
+            script_walls: list[float] = []
+            for _ in range(reps):  # the module and the script taken in turn
+                for command, cpus, cycle_walls in ((MODULE, per_cycle_cpu, walls), (SCRIPT, script_cpu, script_walls)):
+                    cpu_short, _ = runner_cycles(folder, target.url, short, 0.3, command)
+                    cpu_long, long_walls = runner_cycles(folder, target.url, long, 0.3, command)
+                    cpus.append((cpu_long - cpu_short) / (long - short))
+                    cycle_walls.extend(long_walls[short:])
     finally:
         target.close()
     plain_cpu, floor_cpu = median([c for _, c in plain]), median([c for _, c in floor])
     cycle_cpu = median(per_cycle_cpu)
     rows = [
         ["runner cycle (steady state)", spread(walls), spread(per_cycle_cpu), f"{cycle_cpu / plain_cpu:.0%}"],
+        [
+            "the same, started as the `synthetic-monitor` script (the container's entry point)",
+            spread(script_walls),
+            spread(script_cpu),
+            f"{median(script_cpu) / plain_cpu:.0%}",
+        ],
         ["`python -m pytest` subprocess", spread([w for w, _ in plain]), spread([c for _, c in plain]), "100%"],
         [
             '`python -c "import pytest, requests"`',
@@ -84,6 +98,8 @@ def run(smoke: bool) -> Section:
         + ("met" if cycle_cpu <= plain_cpu / 2 else "missed"),
         f"CPU per cycle is {cycle_cpu / floor_cpu:.0%} of the import floor (target: less than 100%): "
         + ("met" if cycle_cpu < floor_cpu else "missed"),
+        f"the script costs {median(script_cpu) / cycle_cpu:.2f}x `python -m runner` per cycle (target: within noise, "
+        "1.10x): " + ("met" if median(script_cpu) <= 1.10 * cycle_cpu else "missed"),
     ]
     return Section(
         "1. Cost of a cycle",
