@@ -19,6 +19,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.handoff.files import write_atomically
 from runner.handoff.results import CycleReport
 from runner.settings.shard import EVERY_JOURNEY, Shard
 
@@ -51,10 +52,7 @@ class CycleRequest:
 
 def write_report(path: Path, report: CycleReport) -> None:
     """Atomically: the runner reads either the whole report or none."""
-    partial = path.with_suffix(".partial")
-    with partial.open("wb") as file:
-        pickle.dump(report, file, protocol=pickle.HIGHEST_PROTOCOL)
-    partial.replace(path)
+    write_atomically(path, pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def read_report(path: Path) -> CycleReport | None:

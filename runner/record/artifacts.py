@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from runner.handoff.files import write_atomically
 from runner.handoff.results import JourneyResult
 
 URL_PREFIX = "/artifacts/"
@@ -197,10 +198,7 @@ class ArtifactStore:
                 journey: {"at": e.at, "page_url": e.page_url, "files": [list(f) for f in e.files], "size": e.size}
                 for journey, e in self._evidence.items()
             }
-        descriptor, temporary = tempfile.mkstemp(prefix=".index.", dir=self.root)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(index, handle)
-        os.replace(temporary, self.root / INDEX)
+        write_atomically(self.root / INDEX, json.dumps(index).encode())
 
     def _load(self) -> None:
         try:

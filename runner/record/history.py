@@ -10,8 +10,6 @@ Usage::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import ConfigError
+from runner.handoff.files import write_atomically
 from runner.handoff.results import CycleReport, StepResult
 from runner.record import state_file
 from runner.settings.command_line import DEFAULT_HISTORY_RUNS
@@ -162,15 +161,7 @@ class History:
                 "failing_since": dict(self._failing_since),
                 "last_cycle": asdict(self.last_cycle) if self.last_cycle else None,
             }
-        folder = self.state_file.parent
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{self.state_file.name}.", dir=folder)
-        try:
-            with os.fdopen(descriptor, "w") as handle:
-                json.dump(state, handle)
-            os.replace(temporary, self.state_file)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(self.state_file, json.dumps(state).encode())
 
     def load(self) -> None:
         """Read the state file if there is one; a damaged one is a ConfigError naming it, the place and the value.
