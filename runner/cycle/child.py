@@ -7,10 +7,8 @@ itself, pickled: the runner reads it back as it was made.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
-import signal
 import sys
 import tempfile
 import traceback
@@ -23,7 +21,7 @@ from runner.cycle.pytest_options import Options
 from runner.cycle.recorder import Recorder
 from runner.cycle.workers import WorkerPool
 from runner.handoff import CycleRequest, write_report
-from runner.handoff.procs import PPID, become_subreaper, stat_fields
+from runner.handoff.procs import become_subreaper, kill_children
 from runner.handoff.results import EXIT_INTERNAL_ERROR, CycleReport, session_error, status_error
 
 CYCLE_NICENESS = 5
@@ -87,7 +85,7 @@ def run_cycle(request: CycleRequest) -> None:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        kill_orphans()
+        kill_children()  # what journeys started and left running, daemons included (a subreaper's)
     os._exit(code)
 
 
@@ -130,18 +128,3 @@ def cycle_report(
         exit_status=exit_status,
         error=error,
     )
-
-
-def kill_orphans() -> None:
-    """Kill and reap every remaining child: processes journeys started and left running."""
-    while children := _children(os.getpid()):
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        for pid in children:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-
-
-def _children(parent: int) -> list[int]:
-    return [pid for pid, fields in stat_fields() if int(fields[PPID]) == parent]

@@ -34,6 +34,7 @@ from runner.cycle.pipes import ATTEMPT, ERROR, LEAVE, RESULT, SHUTDOWN, STOP, Fr
 from runner.cycle.recorder import Recorder
 from runner.cycle.worker import Worker, isolate
 from runner.handoff import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, RunningBoard, describe_status
+from runner.handoff.procs import kill_group
 from runner.handoff.results import (
     CRASH_PREFIX,
     KILLED_PREFIX,
@@ -324,7 +325,7 @@ class _Controller:
                     self._handle(worker, message)
                 if worker.assigned and time.monotonic() - worker.started > limit:
                     worker.killed_for_timeout = True
-                    _kill_group(worker.pid)
+                    kill_group(worker.pid)
 
     def _beat(self) -> None:
         now = time.monotonic()
@@ -340,13 +341,6 @@ class _Controller:
                 self._worker_gone(worker, status)
 
 
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-
-
 def _reap(pid: int) -> int:
     """Wait for a worker that closed its pipe; kill it if it lingers."""
     deadline = time.monotonic() + KILL_GRACE_SECONDS
@@ -355,6 +349,6 @@ def _reap(pid: int) -> int:
         if done:
             return status
         if time.monotonic() > deadline:
-            _kill_group(pid)
+            kill_group(pid)
             return os.waitpid(pid, 0)[1]
         time.sleep(0.01)

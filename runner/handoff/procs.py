@@ -71,6 +71,26 @@ def family(roots: Iterable[int], table: list[tuple[int, list[str]]] | None = Non
     return found
 
 
+def kill_children() -> None:
+    """SIGKILL and reap every child of this process, until none is left (a subreaper's inherited orphans too)."""
+    me = os.getpid()
+    while children := [pid for pid, fields in stat_fields() if int(fields[PPID]) == me]:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group led by ``pid`` (a worker's), and ``pid`` itself should it have left it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
 def kill_family(*roots: int) -> None:
     """SIGKILL ``roots``, their sessions and all their descendants, pass after pass until none is left.
 
