@@ -15,12 +15,12 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from runner.errors import ConfigError
 from runner.handoff.files import write_atomically
 from runner.handoff.results import CycleReport, StepResult
 from runner.record import state_file
+from runner.record.document import HistoryPart, JourneyEntry, LastCycle
 from runner.settings.command_line import DEFAULT_HISTORY_RUNS
 
 STATE_VERSION = 1
@@ -106,22 +106,23 @@ class History:
             )
         self.save()
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> HistoryPart:
         """The last cycle and every journey's state and recent runs, oldest first."""
         with self._lock:
             journeys = [self._journey_json(name, list(runs)) for name, runs in sorted(self._runs.items())]
             last = self.last_cycle
-        return {
-            "last_cycle": None
-            if last is None
-            else {
-                **asdict(last),
+        last_cycle: LastCycle | None = None
+        if last is not None:
+            last_cycle = {
+                "finished_at": last.finished_at,
+                "duration_seconds": last.duration_seconds,
+                "passed": last.passed,
+                "failed": last.failed,
                 "collection_errors": [{"path": path, "message": message} for path, message in last.collection_errors],
-            },
-            "journeys": journeys,
-        }
+            }
+        return {"last_cycle": last_cycle, "journeys": journeys}
 
-    def _journey_json(self, name: str, runs: list[Run]) -> dict[str, Any]:
+    def _journey_json(self, name: str, runs: list[Run]) -> JourneyEntry:
         last = runs[-1] if runs else None
         state = _state(last)
         return {

@@ -21,6 +21,7 @@ from runner.errors import ConfigError
 from runner.handoff.results import CycleReport
 from runner.logs import get_logger
 from runner.record.artifacts import ArtifactStore
+from runner.record.document import Document, SuiteError
 from runner.record.history import History
 from runner.record.metrics import MonitorMetrics
 from runner.record.redact import Redactor
@@ -57,7 +58,7 @@ class Monitor:
         self.last_report: CycleReport | None = None
         self.last_execution: Execution | None = None
         # Why the suite as a whole could not run (or its session broke) in the last cycle; None once one completes.
-        self.suite_error: dict[str, Any] | None = None
+        self.suite_error: SuiteError | None = None
         self._busy = threading.Event()
         self._due = threading.Event()
         self._scheduled_at: float | None = None
@@ -167,15 +168,17 @@ class Monitor:
         status = "ok" if healthy else ("scheduler stopped" if not alive else "no cycle started recently")
         return healthy, {"status": status, "seconds_since_cycle_start": round(since, 3)}
 
-    def results(self) -> dict[str, Any]:
+    def results(self) -> Document:
         """What /api/results serves: the last cycle and each journey's state and recent history."""
-        results = {
+        history = self.history.as_json()
+        results: Document = {
             "generated_at": time.time(),
             "interval_seconds": self.settings.interval_seconds,
             "location": self.settings.location,
             "shard": str(self.settings.shard),
             "suite_error": self.suite_error,
-            **self.history.as_json(),
+            "last_cycle": history["last_cycle"],
+            "journeys": history["journeys"],
         }
         template = self.settings.trace_url
         for journey in results["journeys"]:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from runner.record.document import Document
 from runner.web import page
 from runner.web.exposition import CachedBody
 
@@ -22,7 +23,7 @@ PAGE_MAX_AGE_SECONDS = 1.0
 Health = Callable[[], tuple[bool, dict[str, Any]]]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-Results = Callable[[], dict[str, Any]]
+Results = Callable[[], Document]
 SECURITY_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
     ("Cache-Control", "no-store"),
@@ -61,7 +62,7 @@ class StatusDocuments:
     def __init__(self, results: Results, interval_seconds: float) -> None:
         self._results = results
         self._lock = threading.Lock()
-        self._document: dict[str, Any] | None = None
+        self._document: Document | None = None
         self._taken = float("-inf")
         self.page = CachedBody(
             lambda: page.render(self.document(), interval_seconds).encode(),
@@ -80,7 +81,7 @@ class StatusDocuments:
         """The two paths and their apps."""
         return {"/": self.page.wsgi, "/api/results": self.api.wsgi}
 
-    def document(self) -> dict[str, Any]:
+    def document(self) -> Document:
         """The results document both render, taken anew once it is older than PAGE_MAX_AGE_SECONDS."""
         with self._lock:
             now = time.monotonic()

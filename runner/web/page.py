@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime
 import time
 from html import escape
-from typing import Any
+
+from runner.record.document import Document, HistoryEntry, JourneyEntry, LastCycle, StepEntry, SuiteError
 
 REFRESH_SECONDS_MIN = 2
 REFRESH_SECONDS_MAX = 30
@@ -41,7 +42,7 @@ font-size:12px;max-height:8em;overflow:auto}
 """
 
 
-def render(results: dict[str, Any], interval_seconds: float, now: float | None = None) -> str:
+def render(results: Document, interval_seconds: float, now: float | None = None) -> str:
     """The whole page for the ``/api/results`` document ``results``."""
     now = time.time() if now is None else now
     journeys = results["journeys"]
@@ -70,7 +71,7 @@ def render(results: dict[str, Any], interval_seconds: float, now: float | None =
 """
 
 
-def _banner_text(journeys: list[dict[str, Any]]) -> str:
+def _banner_text(journeys: list[JourneyEntry]) -> str:
     failing = sum(journey["state"] == "failing" for journey in journeys)
     ran = sum(journey["state"] != "not yet run" for journey in journeys)
     if not journeys:
@@ -82,23 +83,24 @@ def _banner_text(journeys: list[dict[str, Any]]) -> str:
     return f"All {ran} journeys passing"
 
 
-def _banner_class(journeys: list[dict[str, Any]]) -> str:
+def _banner_class(journeys: list[JourneyEntry]) -> str:
     if any(journey["state"] == "failing" for journey in journeys):
         return "bad"
     return "ok" if journeys and any(journey["state"] == "passing" for journey in journeys) else "unknown"
 
 
-def _where(results: dict[str, Any]) -> str:
+def _where(results: Document) -> str:
     """'From eu-west, shard 2/3. ' when the runner has a location or a shard; '' otherwise."""
     parts = []
-    if results.get("location"):
-        parts.append(f"From {escape(results['location'])}")
-    if results.get("shard", "1/1") != "1/1":
-        parts.append(f"shard {escape(results['shard'])}")
+    location, shard = results.get("location"), results.get("shard", "1/1")
+    if location:
+        parts.append(f"From {escape(location)}")
+    if shard != "1/1":
+        parts.append(f"shard {escape(shard)}")
     return ", ".join(parts) + ". " if parts else ""
 
 
-def _meta(last: dict[str, Any] | None, interval_seconds: float, now: float) -> str:
+def _meta(last: LastCycle | None, interval_seconds: float, now: float) -> str:
     if last is None:
         return f"No cycle completed yet. A cycle starts every {interval_seconds:g} s."
     return (
@@ -108,7 +110,7 @@ def _meta(last: dict[str, Any] | None, interval_seconds: float, now: float) -> s
     )
 
 
-def _row(journey: dict[str, Any], now: float) -> str:
+def _row(journey: JourneyEntry, now: float) -> str:
     state = journey["state"]
     message = ""
     if state == "failing":
@@ -131,7 +133,7 @@ def _row(journey: dict[str, Any], now: float) -> str:
     )
 
 
-def _evidence(journey: dict[str, Any], now: float) -> str:
+def _evidence(journey: JourneyEntry, now: float) -> str:
     """Links to the latest failed browser run's screenshot and page, with when that run was."""
     items = journey.get("artifacts") or []
     if not items:
@@ -142,7 +144,7 @@ def _evidence(journey: dict[str, Any], now: float) -> str:
     return f'<div class="trace">latest failure{when}: {links}</div>'
 
 
-def _trace(journey: dict[str, Any]) -> str:
+def _trace(journey: JourneyEntry) -> str:
     """The failed run's trace id, linked to the trace viewer when ``--trace-url`` is set."""
     trace_id = journey.get("trace_id")
     if not trace_id:
@@ -152,7 +154,7 @@ def _trace(journey: dict[str, Any]) -> str:
     return f'<div class="trace">trace {shown}</div>'
 
 
-def _steps(steps: list[dict[str, Any]]) -> str:
+def _steps(steps: list[StepEntry]) -> str:
     """The last run's steps in order, each with its duration; the one that failed marked."""
     if not steps:
         return ""
@@ -164,7 +166,7 @@ def _steps(steps: list[dict[str, Any]]) -> str:
     return f'<ol class="steps">{items}</ol>'
 
 
-def _chart(history: list[dict[str, Any]]) -> str:
+def _chart(history: list[HistoryEntry]) -> str:
     """An inline SVG of recent durations: a line, failures as red dots."""
     if not history:
         return ""
@@ -190,7 +192,7 @@ def _chart(history: list[dict[str, Any]]) -> str:
     )
 
 
-def _suite_error(error: dict[str, Any] | None, now: float) -> str:
+def _suite_error(error: SuiteError | None, now: float) -> str:
     """Why the last cycle could not run its suite, or broke off: pytest's own words."""
     if not error:
         return ""
@@ -201,7 +203,7 @@ def _suite_error(error: dict[str, Any] | None, now: float) -> str:
     )
 
 
-def _broken_files(last: dict[str, Any] | None) -> str:
+def _broken_files(last: LastCycle | None) -> str:
     if not last or not last["collection_errors"]:
         return ""
     items = "".join(

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from runner.errors import ConfigError
 from runner.handoff.results import CollectionError, CycleReport, JourneyResult
+from runner.record.document import Document, JourneyEntry
 from runner.record.history import CycleSummary, History, Run
 from runner.record.state_file import CYCLE_CHECKS, RUN_CHECKS, RUN_REQUIRED
 from runner.web import page
@@ -34,7 +35,7 @@ def bad(journey: str = "a.py::test_a", message: str = "assert 500 == 200") -> Jo
     return JourneyResult(journey, False, 0.02, "assertion", message)
 
 
-def journey(history: History, name: str = "a.py::test_a") -> dict[str, object]:
+def journey(history: History, name: str = "a.py::test_a") -> JourneyEntry:
     return next(j for j in history.as_json()["journeys"] if j["journey"] == name)
 
 
@@ -104,7 +105,7 @@ def test_a_smaller_history_setting_trims_a_loaded_state(tmp_path: Path) -> None:
         big.record(cycle(ok()), float(at), 1.0)
     small = History(max_runs=2, state_file=state)
     small.load()
-    assert len(journey(small)["history"]) == 2  # type: ignore[arg-type]
+    assert len(journey(small)["history"]) == 2
 
 
 def test_damaged_state_file_is_a_clear_error_and_is_kept(tmp_path: Path) -> None:
@@ -323,7 +324,17 @@ def test_whatever_a_state_file_holds_it_is_refused_on_load_or_the_page_renders(
         history.load()
     except ConfigError:
         return
-    page.render(history.as_json(), 30.0, now=4.0)  # what / serves: it used to answer 500 here
+    part = history.as_json()
+    served: Document = {
+        "generated_at": 4.0,
+        "interval_seconds": 30.0,
+        "location": None,
+        "shard": "1/1",
+        "suite_error": None,
+        "last_cycle": part["last_cycle"],
+        "journeys": part["journeys"],
+    }
+    page.render(served, 30.0, now=4.0)  # what / serves: it used to answer 500 here
 
 
 @pytest.mark.slow

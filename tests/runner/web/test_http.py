@@ -23,6 +23,7 @@ import requests
 
 from runner import logs
 from runner.errors import ConfigError
+from runner.record.document import Document
 from runner.settings.web_config import WebConfig, load_web_config, tls_context
 from runner.web import access, http
 from runner.web import server as web_server
@@ -520,9 +521,17 @@ def test_a_wrong_password_flood_from_one_address_gets_429_and_no_more_bcrypt(
 def test_the_page_and_the_api_render_from_one_document_taken_once_until_a_cycle_ends() -> None:
     taken: list[int] = []
 
-    def results() -> dict[str, Any]:
+    def results() -> Document:
         taken.append(1)
-        return {"generated_at": len(taken), "journeys": [], "last_cycle": None, "suite_error": None}
+        return {
+            "generated_at": len(taken),
+            "interval_seconds": 30.0,
+            "location": None,
+            "shard": "1/1",
+            "suite_error": None,
+            "last_cycle": None,
+            "journeys": [],
+        }
 
     status = http.StatusDocuments(results, 30)
     for _ in range(50):  # however many look, within a second: one document, rendered once per format

@@ -1,0 +1,101 @@
+"""The /api/results document, defined once: what the page renders and the API serves (README, "The status page
+and /api/results"). mypy checks every place that builds or reads it against these types.
+
+Usage::
+
+    document: Document = monitor.results()
+    for journey in document["journeys"]:
+        journey["state"]     # "passing", "failing", "flaky" or "not yet run"
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+
+class HistoryEntry(TypedDict):
+    """One run of a journey, oldest first in ``history``."""
+
+    at: float  # Unix seconds, when the run's cycle finished
+    passed: bool
+    flaky: bool  # passed only on a retry
+    duration_seconds: float
+    reason: str | None  # assertion, error, timeout or crash when it failed
+    trace_id: str
+
+
+class StepEntry(TypedDict):
+    """One ``with step(name):`` block of the journey's last run, in order."""
+
+    name: str
+    seconds: float
+    passed: bool
+
+
+class Artifact(TypedDict):
+    """Evidence of the latest failed browser run: a screenshot (``url`` under /artifacts/) or the page's URL."""
+
+    kind: str
+    url: str
+
+
+class JourneyEntry(TypedDict):
+    """A journey's state and recent runs."""
+
+    journey: str  # its id, relative to the journeys folder
+    state: str  # passing, failing, flaky or "not yet run"
+    last_run_at: float | None
+    last_duration_seconds: float | None
+    failing_since: float | None
+    reason: str | None
+    message: str  # the failure's first lines (for a flaky run, the first attempt's)
+    trace_id: str
+    steps: list[StepEntry]
+    history: list[HistoryEntry]
+    artifacts: NotRequired[list[Artifact]]
+    artifacts_at: NotRequired[float | None]
+    trace_url: NotRequired[str | None]  # with --trace-url
+
+
+class CollectionErrorEntry(TypedDict):
+    """A journey file that failed to load."""
+
+    path: str
+    message: str
+
+
+class LastCycle(TypedDict):
+    """The last cycle that ran its suite."""
+
+    finished_at: float
+    duration_seconds: float
+    passed: int
+    failed: int
+    collection_errors: list[CollectionErrorEntry]
+
+
+class SuiteError(TypedDict):
+    """Why the last cycle could not run its suite, or broke off (pytest's words)."""
+
+    at: float
+    stage: str  # collection (at start-up) or cycle
+    message: str
+
+
+class Document(TypedDict):
+    """GET /api/results."""
+
+    generated_at: float
+    interval_seconds: float
+    location: str | None
+    shard: str  # K/N
+    suite_error: SuiteError | None
+    last_cycle: LastCycle | None
+    journeys: list[JourneyEntry]
+
+
+class HistoryPart(TypedDict):
+    """What the history contributes to the document."""
+
+    last_cycle: LastCycle | None
+    journeys: list[JourneyEntry]
