@@ -3,7 +3,7 @@
 Usage::
 
     history = History(max_runs=50, state_file=Path("/var/lib/synthetic/state.json"))
-    history.record(cycle_report, finished_at=time.time())
+    history.record(cycle_report, finished_at=time.time(), duration_seconds=1.2)
     history.as_json()      # what /api/results serves
 """
 

@@ -5,7 +5,7 @@ Usage::
 
     web = load_web_config("web.yml", "--web-config")   # ConfigError naming the file, the key and the fix
     context = tls_context(web)                          # None: plain HTTP
-    app = access.guard(app, web)                        # runner/access.py: basic auth and the headers
+    app = access.guard(app, web)                        # runner/web/access.py: basic auth and the headers
 
 The file is read once, at start-up; unlike the toolkit, changes need a restart. Relative file names are taken
 from the configuration file's folder, as the toolkit does, and keys the toolkit does not know are errors, as

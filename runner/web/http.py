@@ -4,7 +4,8 @@ Served by ``runner.web.server``; basic auth is a WSGI layer in front of it (``ru
 
 Usage::
 
-    app = make_app(monitor.exposition.wsgi, monitor.health, status_routes(monitor.results, 30))
+    status = StatusDocuments(monitor.results, interval_seconds=30)      # monitor.publishers.append(status.invalidate)
+    app = make_app(monitor.exposition.wsgi, monitor.health, status.routes())
 """
 
 from __future__ import annotations
