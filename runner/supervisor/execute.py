@@ -9,7 +9,7 @@ Usage::
 
     executor = Executor(settings)
     executor.start()
-    execution = executor.run(collect_only=False)
+    execution = executor.execute(collect_only=False)
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class Executor:
             self._scratches.append(Scratch.make())
         return self._scratches[0]
 
-    def run(self, collect_only: bool = False) -> Execution:
+    def execute(self, collect_only: bool = False) -> Execution:
         """Run (or only collect) the suite once; never raises for what the journeys or the disk do."""
         try:
             folder = tempfile.TemporaryDirectory(prefix="cycle-", dir=self._scratch().root, ignore_cleanup_errors=True)

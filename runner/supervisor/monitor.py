@@ -69,7 +69,7 @@ class Monitor:
 
     def prepare(self) -> None:
         """Collect the journeys once so that every series exists at zero from start-up."""
-        execution = self.executor.run(collect_only=True)
+        execution = self.executor.execute(collect_only=True)
         if execution.usage_error:
             raise ConfigError(execution.usage_message)
         if execution.report is None:  # e.g. a broken conftest.py: keep serving, every cycle will say so
@@ -132,7 +132,7 @@ class Monitor:
         self.last_cycle_started = time.monotonic()
         started = time.time()  # for people; the duration is measured on the monotonic clock
         scheduled, self._scheduled_at = self._scheduled_at, None
-        execution = self.executor.run()
+        execution = self.executor.execute()
         self.last_execution = execution
         finished, duration = time.time(), time.monotonic() - self.last_cycle_started
         if execution.stopped or (execution.usage_error and self.settings.once):

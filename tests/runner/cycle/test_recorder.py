@@ -53,7 +53,7 @@ SUITE = f"""
 @pytest.mark.parametrize("workers", [0, 2])
 def test_wide_fixture_setup_and_teardown_are_not_charged_to_journeys(tmp_path: Path, workers: int) -> None:
     write(tmp_path, "test_shared.py", SUITE)
-    execution = Executor(Settings(journeys=tmp_path, workers=workers, timeout_seconds=10)).run()
+    execution = Executor(Settings(journeys=tmp_path, workers=workers, timeout_seconds=10)).execute()
     report = execution.report
     assert report is not None, execution.output_tail
     durations = {result.journey: result.duration_seconds for result in report.results}
@@ -76,7 +76,7 @@ def test_journey_time_itself_still_counts_in_full(tmp_path: Path) -> None:
     write(tmp_path, "test_own.py", "import time\n\ndef test_sleeps():\n    time.sleep(0.3)\n")
     # Without pytest-playwright, whose autouse session fixture would show up among the fixtures.
     settings = Settings(journeys=tmp_path, timeout_seconds=10, pytest_args=("-p", "no:playwright"))
-    execution = Executor(settings).run()
+    execution = Executor(settings).execute()
     assert execution.report is not None
     (result,) = execution.report.results
     assert 0.3 <= result.duration_seconds < 0.5

@@ -63,7 +63,7 @@ def run(folder: Path, retries: int | None, workers: int = 0) -> CycleReport:
     journeys.mkdir()
     (journeys / "test_retry.py").write_text(textwrap.dedent(JOURNEYS.format(counts=str(counts))))
     settings = Settings(journeys=journeys, workers=workers, timeout_seconds=2, retries=retries)
-    execution = Executor(settings).run()
+    execution = Executor(settings).execute()
     assert execution.report is not None, execution.output_tail
     return execution.report
 

@@ -67,7 +67,7 @@ def write(folder: Path) -> Path:
 
 
 def cycle(folder: Path, workers: int = 0) -> CycleReport:
-    execution = Executor(Settings(journeys=folder, workers=workers, timeout_seconds=10)).run()
+    execution = Executor(Settings(journeys=folder, workers=workers, timeout_seconds=10)).execute()
     assert execution.report is not None, execution.output_tail
     return execution.report
 

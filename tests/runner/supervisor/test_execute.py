@@ -21,7 +21,7 @@ def write(folder: Path, name: str, source: str) -> None:
 
 def cycle(folder: Path, workers: int = 0, timeout: float = 1.0, args: tuple[str, ...] = ()) -> CycleReport:
     executor = Executor(Settings(journeys=folder, workers=workers, timeout_seconds=timeout, pytest_args=args))
-    execution = executor.run()
+    execution = executor.execute()
     assert execution.report is not None, execution.output_tail
     return execution.report
 
@@ -113,9 +113,9 @@ def test_edited_journey_is_picked_up_by_the_next_cycle(tmp_path: Path) -> None:
     executor = Executor(Settings(journeys=tmp_path, timeout_seconds=5))
     executor.start()
     write(tmp_path, "test_edit.py", "def test_answer():\n    assert 1 == 2\n")
-    first = executor.run()
+    first = executor.execute()
     write(tmp_path, "test_edit.py", "def test_answer():\n    assert 2 == 2\n\ndef test_new():\n    pass\n")
-    second = executor.run()
+    second = executor.execute()
     assert first.report is not None and second.report is not None
     assert outcomes(first.report) == {"test_edit.py::test_answer": (False, "assertion")}
     assert outcomes(second.report) == {
@@ -156,7 +156,7 @@ def test_stop_kills_the_cycle_and_all_its_workers(tmp_path: Path) -> None:
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     threading.Timer(2.0, executor.stop).start()
     started = time.monotonic()
-    execution = executor.run()
+    execution = executor.execute()
     assert execution.stopped
     assert time.monotonic() - started < 6
     started_here = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
@@ -167,14 +167,14 @@ def test_stop_kills_the_cycle_and_all_its_workers(tmp_path: Path) -> None:
 def test_a_hang_during_collection_is_stopped_by_the_heartbeat(tmp_path: Path) -> None:
     write(tmp_path, "test_import_hangs.py", "import time\ntime.sleep(120)\n\ndef test_never():\n    pass\n")
     started = time.monotonic()
-    execution = Executor(Settings(journeys=tmp_path, timeout_seconds=0.5)).run()
+    execution = Executor(Settings(journeys=tmp_path, timeout_seconds=0.5)).execute()
     assert execution.stalled and execution.report is None
     assert time.monotonic() - started < 15
 
 
 def test_bad_pytest_argument_is_a_usage_error(tmp_path: Path) -> None:
     write(tmp_path, "test_ok.py", "def test_ok():\n    pass\n")
-    execution = Executor(Settings(journeys=tmp_path, pytest_args=("--no-such-option",))).run()
+    execution = Executor(Settings(journeys=tmp_path, pytest_args=("--no-such-option",))).execute()
     assert execution.usage_error
     assert "--no-such-option" in execution.error_line
 
