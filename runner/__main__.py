@@ -9,6 +9,7 @@ Usage::
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import signal
 import sys
@@ -79,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(settings: Settings, executor: Executor, artifacts: ArtifactStore) -> int:
     redactor = Redactor.from_env(os.environ, settings.secret_env)
-    logs.configure(redactor=redactor)
+    # The HTTP server's INFO lines repeat what the runner says.
+    logs.configure(mask=redactor.log_processor, quiet={"cheroot": logging.WARNING})
     if executor.cleared:
         log = logs.get_logger("runner")
         log.info("removed what killed runners left in the temporary folder", folders=executor.cleared)

@@ -17,6 +17,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from runner import logs as shared
+
 ACCESS_LOGGER = "target_service.access"  # one line per request
 # The propagator warns, with the header's text, about each malformed tracestate a caller sends; the request's
 # line already says whether its trace context was understood (trace_id null or not).
@@ -24,38 +26,8 @@ PROPAGATOR_LEVEL = logging.ERROR
 
 
 def configure(stream: TextIO = sys.stdout) -> None:
-    """Route structlog and the standard logging of libraries into one handler on ``stream``."""
-    renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=False) if stream.isatty() else structlog.processors.JSONRenderer()
-    )
-    stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
-    structlog.configure(
-        processors=[
-            structlog.stdlib.add_log_level,
-            structlog.stdlib.add_logger_name,
-            stamp,
-            structlog.processors.format_exc_info,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name, stamp],
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,  # a library's traceback as one JSON string
-                renderer,
-            ],
-        )
-    )
-    root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(logging.INFO)
-    logging.getLogger("opentelemetry").setLevel(PROPAGATOR_LEVEL)
+    """The runner's set-up (``runner.logs``: one handler, JSON lines), with the propagator's warnings quieted."""
+    shared.configure(stream, quiet={"opentelemetry": PROPAGATOR_LEVEL})
 
 
 def get_logger(name: str) -> Any:

@@ -13,7 +13,7 @@ from runner.record.redact import Redactor
 
 def test_concurrent_structlog_and_library_logging_never_share_a_line() -> None:
     stream = io.StringIO()
-    logs.configure(stream=stream, redactor=Redactor(("s3cret-value",)))
+    logs.configure(stream, mask=Redactor(("s3cret-value",)).log_processor, quiet={"cheroot": logging.WARNING})
     runner_log = logs.get_logger("runner")
     library_log = logging.getLogger("waitress.queue")
 
