@@ -61,3 +61,16 @@ def test_every_runner_module_is_named_in_the_architecture_doc() -> None:
     )
     missing = [module for module in modules if f"`{module}`" not in text]
     assert missing == [], f"docs/architecture.md does not name {missing}"
+
+
+def test_no_import_circle_in_runner_lazy_imports_included() -> None:
+    import grimp  # noqa: PLC0415  (import-linter's graph builder, a dev dependency)
+
+    graph = grimp.build_graph("runner")  # every import statement, those inside functions too
+    circles = sorted(
+        (importer, imported)
+        for importer in graph.modules
+        for imported in graph.find_modules_directly_imported_by(importer)
+        if importer < imported and graph.chain_exists(importer=imported, imported=importer)
+    )
+    assert circles == []
