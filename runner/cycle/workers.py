@@ -152,6 +152,7 @@ class _Controller:
         ] = {}  # the signal handlers the controller had: its workers get them back
 
     def run(self) -> None:
+        _make_basetemp(self.session.config)
         self.shielded = shielded = {sig: signal.signal(sig, signal.SIG_IGN) for sig in SHIELDED_SIGNALS}
         try:
             for _ in range(min(self.pool.workers, len(self.dealer.pending))):
@@ -339,6 +340,18 @@ class _Controller:
             done, status = os.waitpid(worker.pid, os.WNOHANG)
             if done:
                 self._worker_gone(worker, status)
+
+
+def _make_basetemp(config: pytest.Config) -> None:
+    """Make pytest's temporary base folder (``tmp_path``'s) once, before the workers fork.
+
+    pytest empties a given ``--basetemp`` the first time a process asks for it: made in each worker, it would
+    be deleted under the journeys of the others. Made here, every worker inherits it, and the numbered folders
+    inside are made safely across processes.
+    """
+    factory = getattr(config, "_tmp_path_factory", None)  # absent under -p no:tmpdir
+    if factory is not None:
+        factory.getbasetemp()
 
 
 def _reap(pid: int) -> int:
