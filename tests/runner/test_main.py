@@ -226,13 +226,16 @@ def test_sigterm_during_a_cycle_stops_everything_within_5_seconds(tmp_path: Path
         },
     )
     runner, _ = start_runner(tmp_path, "--journeys", str(folder), "--workers", "3", "--timeout", "60")
-    parent = psutil.Process(runner.popen.pid)
-    wait_for(lambda: len(parent.children(recursive=True)) >= 5, 30, "the cycle and its 3 workers")
-    family = parent.children(recursive=True)
-    started = time.monotonic()
-    runner.popen.send_signal(signal.SIGTERM)
-    assert runner.popen.wait(10) == 0
-    assert time.monotonic() - started < 5
+    try:
+        parent = psutil.Process(runner.popen.pid)
+        wait_for(lambda: len(parent.children(recursive=True)) >= 5, 30, "the cycle and its 3 workers")
+        family = parent.children(recursive=True)
+        started = time.monotonic()
+        runner.popen.send_signal(signal.SIGTERM)
+        assert runner.popen.wait(10) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        runner.stop()  # already stopped when the test passes; a failed test leaves no runner behind
     _, alive = psutil.wait_procs(family, timeout=2)
     assert alive == []
     assert '"monitor stopped"' in runner.output()
