@@ -58,6 +58,7 @@ def run_cycle(request: CycleRequest) -> None:
         Path(request.temp_dir),
         request.collect_only,
         request.retries,
+        degraded_after_seconds=request.degraded_after_seconds,
         artifacts_dir=Path(request.artifacts_dir) if request.artifacts_dir else None,
     )
     as_python_m_pytest(request.pytest_args)

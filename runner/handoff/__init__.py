@@ -45,6 +45,7 @@ class CycleRequest:
     temp_dir: str = ""
     max_journeys: int | None = None
     retries: int | None = None
+    degraded_after_seconds: float | None = None
     shard: Shard = EVERY_JOURNEY
     artifacts_dir: str = ""  # where browser journeys' screenshots go, outside the cycle's folder
     board_path: str = ""  # the RunningBoard: which journey each worker runs

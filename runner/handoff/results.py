@@ -24,7 +24,8 @@ CRASH_PREFIX = "synthetic-monitor: the journey's process died"
 KILLED_PREFIX = "synthetic-monitor: the journey overran its timeout"
 PYTEST_TIMEOUT_MARK = "from pytest-timeout"
 
-REASONS = ("assertion", "error", "timeout", "crash")
+# Why a journey failed (README, "Why a journey failed"): where it broke, from the exception pytest saw.
+REASONS = ("assertion", "http", "network", "tls", "timeout", "crash", "blocked", "error")
 # pytest's exit statuses that say the session itself went wrong (ExitCode.INTERRUPTED, INTERNAL_ERROR,
 # USAGE_ERROR); 0, 1 (journeys failed) and 5 (none collected) are a cycle's ordinary ends.
 SESSION_ERROR_STATUSES = {2: "interrupted", 3: "internal error", 4: "usage error"}
@@ -46,6 +47,7 @@ class StepResult:
     name: str
     seconds: float
     passed: bool
+    degraded: bool = False  # passed, but took longer than its degraded_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +64,22 @@ class JourneyResult:
     first_failure: str = ""  # with retries: the first attempt's failure message
     trace_id: str = ""  # the W3C trace id of the recorded run (32 hex digits); "" when the worker died
     artifacts: tuple[tuple[str, str], ...] = ()  # a failed browser run's ("page", url), ("screenshot", path)
+    degraded: str = ""  # passed, but slow or said so: why ("took 2.31 s, degraded after 1.50 s")
+    blocked_by: str = ""  # reason "blocked": the fixture wider than the journey whose failure it was
+
+    @property
+    def state(self) -> str:
+        """failing, degraded, flaky (passed on a retry) or passing."""
+        if not self.passed:
+            return "failing"
+        if self.degraded:
+            return "degraded"
+        return "flaky" if self.attempts > 1 else "passing"
 
     def to_wire(self) -> tuple[Any, ...]:
         """The result as a worker sends it (plain values ``marshal`` takes); the journey's id stays behind, the
         controller knows it by the item's index. ``from_wire`` is the other end."""
-        steps = tuple((step.name, step.seconds, step.passed) for step in self.steps)
+        steps = tuple((step.name, step.seconds, step.passed, step.degraded) for step in self.steps)
         return (
             self.passed,
             self.duration_seconds,
@@ -77,12 +90,14 @@ class JourneyResult:
             self.first_failure,
             self.trace_id,
             self.artifacts,
+            self.degraded,
+            self.blocked_by,
         )
 
     @classmethod
     def from_wire(cls, journey: str, fields: Sequence[Any]) -> JourneyResult:
         """The result ``to_wire`` sent, for ``journey``."""
-        passed, seconds, reason, message, steps, attempts, first_failure, trace_id, artifacts = fields
+        passed, seconds, reason, message, steps, attempts, first_failure, trace_id, artifacts, *verdict = fields
         return cls(
             journey,
             passed,
@@ -94,6 +109,7 @@ class JourneyResult:
             first_failure,
             trace_id,
             tuple((kind, value) for kind, value in artifacts),
+            *verdict,  # degraded, blocked_by
         )
 
     @property
@@ -179,12 +195,17 @@ def journey_result(
     earlier: Sequence[Sequence[PhaseReport]] = (),
     trace_id: str = "",
     artifacts: Sequence[tuple[str, str]] = (),
+    reason: str | None = None,
+    blocked_by: tuple[str, str] | None = None,
+    degraded: str = "",
 ) -> JourneyResult | None:
     """A journey's phase reports as one result; None when they give no observation (skipped, xfailed).
 
-    A failure in any phase fails the journey (the first one names the reason); a call that passed (or
-    xpassed) is a success. ``shared_seconds``, time spent on fixtures wider than the journey, is not its own.
-    A failure inside a step starts with the step's name: ``step 'pay': AssertionError: card declined``.
+    A failure in any phase fails the journey (the first one names the reason: ``reason`` as the journey plugin
+    found it from the exception, else from the message); a call that passed (or xpassed) is a success,
+    ``degraded`` when the plugin said why. ``shared_seconds``, time spent on fixtures wider than the journey,
+    is not its own. A failure inside a step starts with the step's name: ``step 'pay': AssertionError: card
+    declined``; one blocked by a wide fixture (``blocked_by``: its name and scope) names the fixture.
     ``reports`` are the recorded (last) attempt's; ``earlier`` the attempts before it, each failed and retried.
     """
     attempts, first_failure = len(earlier) + 1, _retried_failure(earlier[0]) if earlier else ""
@@ -192,23 +213,30 @@ def journey_result(
     for report in reports:
         if report.failed:
             message = failure_message(report.longrepr)
-            reason = classify(report.when or "call", first_line(message))
-            if failed_step is not None and report.when == "call":
+            found = reason or classify(report.when or "call", first_line(message))
+            fixture = ""
+            if blocked_by is not None:
+                found, (fixture, scope) = "blocked", blocked_by
+                message = f"fixture {fixture!r} ({scope}) failed: {message}"
+            elif failed_step is not None and report.when == "call":
                 message = f"step {failed_step!r}: {message}"
             return JourneyResult(
                 journey,
                 False,
                 duration,
-                reason,
+                found,
                 message,
                 tuple(steps),
                 attempts,
                 first_failure,
                 trace_id,
                 tuple(artifacts),
+                blocked_by=fixture,
             )
     if any(report.when == "call" and report.passed for report in reports):
-        return JourneyResult(journey, True, duration, None, "", tuple(steps), attempts, first_failure, trace_id)
+        return JourneyResult(
+            journey, True, duration, None, "", tuple(steps), attempts, first_failure, trace_id, degraded=degraded
+        )
     return None
 
 

@@ -5,7 +5,7 @@ Usage::
 
     document: Document = monitor.results()
     for journey in document["journeys"]:
-        journey["state"]     # "passing", "failing", "flaky" or "not yet run"
+        journey["state"]     # passing, degraded, flaky, failing, blocked or "not yet run"
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ class HistoryEntry(TypedDict):
     at: float  # Unix seconds, when the run's cycle finished
     passed: bool
     flaky: bool  # passed only on a retry
+    degraded: bool  # passed, but slow or said so
     duration_seconds: float
-    reason: str | None  # assertion, error, timeout or crash when it failed
+    reason: str | None  # when it failed: assertion, http, network, tls, timeout, crash, blocked or error
     trace_id: str
 
 
@@ -30,6 +31,7 @@ class StepEntry(TypedDict):
     name: str
     seconds: float
     passed: bool
+    degraded: bool  # passed, but took longer than its degraded_after
 
 
 class Artifact(TypedDict):
@@ -43,12 +45,14 @@ class JourneyEntry(TypedDict):
     """A journey's state and recent runs."""
 
     journey: str  # its id, relative to the journeys folder
-    state: str  # passing, failing, flaky or "not yet run"
+    state: str  # passing, degraded, flaky, failing, blocked or "not yet run"
     last_run_at: float | None
     last_duration_seconds: float | None
     failing_since: float | None
     reason: str | None
     message: str  # the failure's first lines (for a flaky run, the first attempt's)
+    degraded: str  # why the last run, which passed, is degraded ("took 2.31 s, degraded after 1.50 s"), or ""
+    blocked_by: str | None  # the wider fixture whose failure failed the last run (reason "blocked")
     trace_id: str
     steps: list[StepEntry]
     history: list[HistoryEntry]

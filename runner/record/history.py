@@ -37,6 +37,8 @@ class Run:
     message: str = ""
     flaky: bool = False  # passed on a retry; ``message`` is then the first attempt's failure
     trace_id: str = ""  # the run's W3C trace id
+    degraded: str = ""  # passed but degraded: why
+    blocked_by: str = ""  # failed because this fixture, wider than the journey, failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,8 @@ class History:
                         message,
                         result.flaky,
                         result.trace_id,
+                        result.degraded,
+                        result.blocked_by,
                     )
                 )
                 self._last_steps[result.journey] = result.steps
@@ -133,9 +137,11 @@ class History:
             "failing_since": self._failing_since.get(name),
             "reason": last.reason if last else None,
             "message": last.message if last else "",
+            "degraded": last.degraded if last else "",
+            "blocked_by": (last.blocked_by or None) if last else None,
             "trace_id": last.trace_id if last else "",
             "steps": [
-                {"name": step.name, "seconds": step.seconds, "passed": step.passed}
+                {"name": step.name, "seconds": step.seconds, "passed": step.passed, "degraded": step.degraded}
                 for step in self._last_steps.get(name, ())
             ],
             "history": [
@@ -143,6 +149,7 @@ class History:
                     "at": r.at,
                     "passed": r.passed,
                     "flaky": r.flaky,
+                    "degraded": bool(r.degraded),
                     "duration_seconds": r.duration_seconds,
                     "reason": r.reason,
                     "trace_id": r.trace_id,
@@ -191,9 +198,12 @@ class History:
 
 
 def _state(last: Run | None) -> str:
-    """A journey's state from its last run: not yet run, failing, flaky (passed on a retry) or passing."""
+    """A journey's state from its last run: not yet run, blocked (by a wide fixture), failing, degraded (passed
+    but slow, or said so), flaky (passed on a retry) or passing."""
     if last is None:
         return "not yet run"
     if not last.passed:
-        return "failing"
+        return "blocked" if last.blocked_by else "failing"
+    if last.degraded:
+        return "degraded"
     return "flaky" if last.flaky else "passing"

@@ -9,6 +9,7 @@ Usage::
 
 from __future__ import annotations
 
+import collections
 import math
 import threading
 import time
@@ -21,13 +22,18 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
-from runner.handoff.results import REASONS, CycleReport, JourneyResult
+from runner.handoff.results import CycleReport, JourneyResult
 from runner.settings.shard import EVERY_JOURNEY, Shard
 
 RESULTS = ("success", "failure")
 DURATION_HELP = "Duration of one journey (setup + call + teardown, without wider fixtures) in seconds, by result."
 SUCCESS_HELP = "1 if the journey's last run passed, 0 if it failed."
-FAILURES_HELP = "Failed journey runs by reason: assertion, error, timeout or crash."
+FAILURES_HELP = (
+    "Failed journey runs by reason: assertion, http, network, tls, timeout, crash, blocked or error (a reason's "
+    "series appears when it first happens)."
+)
+DEGRADED_HELP = "Journey runs that passed but were degraded: slower than their degraded_after, or said so."
+BLOCKED_HELP = "1 while the journey's last run was blocked by the failure of the fixture named, wider than it."
 STEP_HELP = "Duration of one step (a `with step(name):` block) of a journey in seconds, by result."
 FLAKY_HELP = "Cycles in which the journey failed, was retried and passed (a success for alerting, kept apart)."
 INFO_HELP = "1 for every journey, with the labels its @pytest.mark.labels gives it (team, severity, ...)."
@@ -39,12 +45,26 @@ NO_EXEMPLARS: tuple[dict[int, Exemplar], ...] = tuple({} for _ in RESULTS)
 class _Journey:
     """One journey's numbers: a histogram per result, failures per reason, the last run's success."""
 
-    __slots__ = ("buckets", "exemplars", "failures", "flaky", "labels", "step_exemplars", "steps", "success", "sums")
+    __slots__ = (
+        "blocked_by",
+        "buckets",
+        "degraded",
+        "exemplars",
+        "failures",
+        "flaky",
+        "labels",
+        "step_exemplars",
+        "steps",
+        "success",
+        "sums",
+    )
 
     def __init__(self, bucket_count: int) -> None:
         self.buckets = [[0] * bucket_count for _ in RESULTS]  # per bucket, not cumulative
         self.sums = [0.0 for _ in RESULTS]
-        self.failures = dict.fromkeys(REASONS, 0)
+        self.failures: dict[str, int] = {}  # a reason's count from its first failure on: series stay few
+        self.degraded = 0
+        self.blocked_by = ""  # the fixture that blocked the last run, if it was blocked
         self.success: float | None = None
         self.steps: dict[str, tuple[list[list[int]], list[float]]] = {}  # step -> (buckets, sums) per result
         self.labels: dict[str, str] = {}
@@ -102,8 +122,10 @@ class JourneySeries:
                 state.exemplars[index][bucket] = Exemplar(trace, result.duration_seconds, at)
             state.success = 1.0 if result.passed else 0.0
             if result.reason is not None:
-                state.failures[result.reason] += 1
+                state.failures[result.reason] = state.failures.get(result.reason, 0) + 1
             state.flaky += result.flaky
+            state.degraded += bool(result.passed and result.degraded)
+            state.blocked_by = result.blocked_by
             for step in result.steps:
                 buckets, sums = state.steps.setdefault(
                     step.name, ([[0] * len(self.bounds) for _ in RESULTS], [0.0 for _ in RESULTS])
@@ -123,9 +145,11 @@ class JourneySeries:
         yield HistogramMetricFamily("synthetic_step_duration", STEP_HELP, labels=["journey", "step", "result"])
         yield GaugeMetricFamily("synthetic_journey_info", INFO_HELP)
         yield CounterMetricFamily("synthetic_journey_flaky", FLAKY_HELP, labels=["journey"])
+        yield CounterMetricFamily("synthetic_journey_degraded", DEGRADED_HELP, labels=["journey"])
+        yield GaugeMetricFamily("synthetic_journey_blocked", BLOCKED_HELP, labels=["journey", "fixture"])
 
     def collect(self) -> Iterator[Metric]:
-        duration, success, failures, steps, info, flaky = self.describe()
+        duration, success, failures, steps, info, flaky, degraded, blocked = self.describe()
         with self._lock:
             for journey, state in self._journeys.items():
                 for result, counts, total, exemplars in zip(
@@ -144,7 +168,10 @@ class JourneySeries:
                         steps.add_metric(labels, self._cumulative(counts, exemplars), total)  # type: ignore[attr-defined]
                 info.add_sample("synthetic_journey_info", {**state.labels, "journey": journey}, 1.0)
                 flaky.add_metric([journey], state.flaky)  # type: ignore[attr-defined]
-        yield from (duration, success, failures, steps, info, flaky)
+                degraded.add_metric([journey], state.degraded)  # type: ignore[attr-defined]
+                if state.blocked_by:
+                    blocked.add_metric([journey, state.blocked_by], 1.0)  # type: ignore[attr-defined]
+        yield from (duration, success, failures, steps, info, flaky, degraded, blocked)
 
     def _cumulative(self, counts: list[int], exemplars: dict[int, Exemplar]) -> list[Any]:
         """Cumulative bucket counts; a bucket with an exemplar is a (bound, count, exemplar) triple."""
@@ -221,6 +248,19 @@ class MonitorMetrics:
             buckets=buckets,
             registry=registry,
         )
+        self.fixture_failures = Counter(
+            "synthetic_fixture_failures",
+            "Cycles in which a fixture wider than one journey failed and blocked journeys (once a cycle, whatever "
+            "the number of workers or journeys).",
+            ["fixture"],
+            registry=registry,
+        )
+        self.fixture_blocked = Gauge(
+            "synthetic_fixture_blocked_journeys",
+            "Journeys the fixture's failure blocked in the last cycle (only fixtures that failed).",
+            ["fixture"],
+            registry=registry,
+        )
         self.over_cap = Gauge(
             "synthetic_journeys_over_cap",
             "Journeys collected in the last cycle but not run: beyond --max-journeys.",
@@ -263,6 +303,7 @@ class MonitorMetrics:
             self.journey_series.observe(result)
         for timing in cycle.fixtures:
             self.fixture_duration.labels(timing.fixture, timing.scope, timing.phase).observe(timing.seconds)
+        self._record_blocked(cycle)
         if not cycle.collection_errors:
             self.forget_journeys_except([*cycle.collected, *(result.journey for result in cycle.results)])
         self.collection_errors.set(len(cycle.collection_errors))
@@ -274,6 +315,14 @@ class MonitorMetrics:
             return
         self.last_run.set(finished_at)
         self.runs.labels("completed").inc()
+
+    def _record_blocked(self, cycle: CycleReport) -> None:
+        """Each fixture that blocked journeys this cycle counts once, and says how many it blocked."""
+        blocked = collections.Counter(result.blocked_by for result in cycle.results if result.blocked_by)
+        self.fixture_blocked.clear()
+        for fixture, journeys in blocked.items():
+            self.fixture_failures.labels(fixture).inc()
+            self.fixture_blocked.labels(fixture).set(journeys)
 
     def record_skipped(self, ticks: int = 1) -> None:
         """Ticks that found the previous cycle still running."""

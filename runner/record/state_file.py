@@ -75,6 +75,8 @@ RUN_CHECKS: dict[str, Check] = {
     "message": _text,
     "flaky": _boolean,
     "trace_id": _text,
+    "degraded": _text,
+    "blocked_by": _text,
 }
 RUN_REQUIRED = frozenset({"at", "passed", "duration_seconds"})  # the others have defaults in history.Run
 CYCLE_CHECKS: dict[str, Check] = {

@@ -76,6 +76,7 @@ class Settings:
     secret_env: tuple[str, ...] = ()
     max_journeys: int = DEFAULT_MAX_JOURNEYS
     retries: int | None = None  # None: the pytest configuration's own --reruns, if any, applies
+    degraded_after_seconds: float | None = None  # a passing journey slower than this is degraded
     shard: Shard = EVERY_JOURNEY
     location: str | None = None
     trace_url: str | None = None  # a template with {trace_id}
@@ -120,6 +121,12 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
         "SYNTHETIC_RETRIES",
         "run a failed journey again up to N more times in the same cycle (default: the configuration's --reruns, "
         "else 0)",
+    ),
+    (
+        "--degraded-after",
+        "SYNTHETIC_DEGRADED_AFTER",
+        "a journey that passes but takes longer than SECONDS is degraded; @pytest.mark.degraded_after wins "
+        "(default: none)",
     ),
     (
         "--shard",
@@ -199,6 +206,7 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         secret_env=setting("--secret-env", "", _names),
         max_journeys=setting("--max-journeys", str(DEFAULT_MAX_JOURNEYS), _max_journeys),
         retries=setting("--retries", "", _retries),
+        degraded_after_seconds=setting("--degraded-after", "", _optional_seconds),
         shard=setting("--shard", "1/1", lambda value, source: parse_shard(value, source, env)),
         location=setting("--location", "", _location),
         trace_url=setting("--trace-url", "", _trace_url),
@@ -213,6 +221,10 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
 
 def _fail(source: str, expected: str, value: str) -> NoReturn:
     raise ConfigError(f"{source} must be {expected}, got {value!r}")
+
+
+def _optional_seconds(value: str, source: str) -> float | None:
+    return _positive_seconds(value, source) if value else None
 
 
 def _positive_seconds(value: str, source: str) -> float:

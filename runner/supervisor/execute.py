@@ -212,6 +212,7 @@ class Executor:
             temp_dir=str(workdir / "tmp"),
             max_journeys=settings.max_journeys,
             retries=settings.retries,
+            degraded_after_seconds=settings.degraded_after_seconds,
             shard=settings.shard,
             artifacts_dir=str(self.artifacts_dir or ""),
         )

@@ -230,14 +230,23 @@ class Monitor:
             started_at=round(started, 6),
             **timing,
         )
+        blocked: dict[str, list[str]] = {}
         for result in failed:
+            if result.blocked_by:
+                blocked.setdefault(result.blocked_by, []).append(result.journey)
             self.log.warning(
                 "journey failed",
                 journey=result.journey,
                 reason=result.reason,
                 message=result.headline,
                 trace_id=result.trace_id or None,
+                blocked_by=result.blocked_by or None,
             )
+        for fixture, journeys in blocked.items():
+            self.log.error("fixture failed and blocked journeys", fixture=fixture, blocked=len(journeys))
+        for result in cycle.results:
+            if result.passed and result.degraded:
+                self.log.warning("journey degraded", journey=result.journey, why=result.degraded)
         if cycle.over_cap:
             self.log.warning(
                 "journeys over the cap were not run",

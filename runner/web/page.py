@@ -31,6 +31,11 @@ td:nth-child(2){width:45%}
 .state{font-weight:600;white-space:nowrap;border-radius:12px;padding:2px 10px;font-size:12px}
 .passing{background:#dafbe1;color:#116329}.failing{background:#ffebe9;color:#a40e26}
 .not-yet-run{background:#eaeef2;color:#57606a}.flaky{background:#fff8c5;color:#7d4e00}
+.degraded{background:#fff1e5;color:#953800}.blocked{background:#fbefff;color:#6e2ba8}
+.banner.warn{background:#bc4c00}
+tr.group td{background:#fbefff;border-top:2px solid #8250df}
+pre.message.degraded{border-left-color:#bc4c00;background:#fff8f2}
+li.step.degraded{color:#953800;font-weight:600}
 .journey{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all}
 ol.steps{margin:4px 0 0;padding-left:18px;font-size:12px;color:#555}li.step.failed{color:#b00020;font-weight:600}
 pre.message{white-space:pre-wrap;overflow-wrap:anywhere;margin:6px 0 0;padding:6px 8px;background:#fff8f8;
@@ -47,7 +52,13 @@ def render(results: Document, interval_seconds: float, now: float | None = None)
     now = time.time() if now is None else now
     journeys = results["journeys"]
     refresh = int(min(REFRESH_SECONDS_MAX, max(REFRESH_SECONDS_MIN, interval_seconds)))
-    rows = "\n".join(_row(journey, now) for journey in journeys)
+    blocked = _blocked_groups(journeys)
+    rows = "\n".join(
+        [
+            *(_group(fixture, members, now) for fixture, members in blocked.items()),
+            *(_row(journey, now) for journey in journeys if journey["state"] != "blocked"),
+        ]
+    )
     banner, banner_class = _banner_text(journeys), _banner_class(journeys)
     if results.get("suite_error"):
         banner, banner_class = "The journey suite is broken", "bad"
@@ -71,22 +82,52 @@ def render(results: Document, interval_seconds: float, now: float | None = None)
 """
 
 
+FAILING_STATES = frozenset({"failing", "blocked"})
+PASSING_STATES = frozenset({"passing", "flaky", "degraded"})
+
+
 def _banner_text(journeys: list[JourneyEntry]) -> str:
-    failing = sum(journey["state"] == "failing" for journey in journeys)
+    failing = sum(journey["state"] in FAILING_STATES for journey in journeys)
+    degraded = sum(journey["state"] == "degraded" for journey in journeys)
     ran = sum(journey["state"] != "not yet run" for journey in journeys)
     if not journeys:
         return "No journeys collected"
     if failing:
-        return f"{failing} of {len(journeys)} journeys failing"
+        blocked = _blocked_groups(journeys)
+        why = f", {sum(map(len, blocked.values()))} blocked by {', '.join(blocked)}" if blocked else ""
+        return f"{failing} of {len(journeys)} journeys failing{why}"
     if not ran:
         return f"{len(journeys)} journeys, not yet run"
-    return f"All {ran} journeys passing"
+    return f"All {ran} journeys passing, {degraded} degraded" if degraded else f"All {ran} journeys passing"
 
 
 def _banner_class(journeys: list[JourneyEntry]) -> str:
-    if any(journey["state"] == "failing" for journey in journeys):
+    states = {journey["state"] for journey in journeys}
+    if states & FAILING_STATES:
         return "bad"
-    return "ok" if journeys and any(journey["state"] == "passing" for journey in journeys) else "unknown"
+    if "degraded" in states:
+        return "warn"
+    return "ok" if states & PASSING_STATES else "unknown"
+
+
+def _blocked_groups(journeys: list[JourneyEntry]) -> dict[str, list[JourneyEntry]]:
+    """The blocked journeys by the fixture that blocked them."""
+    groups: dict[str, list[JourneyEntry]] = {}
+    for journey in journeys:
+        if journey["state"] == "blocked":
+            groups.setdefault(journey.get("blocked_by") or "?", []).append(journey)
+    return groups
+
+
+def _group(fixture: str, members: list[JourneyEntry], now: float) -> str:
+    """A failed wide fixture with its error, shown once, then the journeys it blocked."""
+    count = f"{len(members)} journey{'s' if len(members) != 1 else ''}"
+    header = (
+        f'<tr class="group" id="blocked-{escape(fixture)}"><td><span class="state blocked">blocked</span></td>'
+        f'<td colspan="5">Fixture <span class="journey">{escape(fixture)}</span> failed and blocks {count}'
+        f'<pre class="message">{escape(members[0]["message"])}</pre>{_trace(members[0])}</td></tr>'
+    )
+    return "\n".join([header, *(_row(journey, now) for journey in members)])
 
 
 def _where(results: Document) -> str:
@@ -116,6 +157,8 @@ def _row(journey: JourneyEntry, now: float) -> str:
     if state == "failing":
         text = f"{journey['reason']}: {journey['message']}" if journey.get("reason") else journey["message"]
         message = f'<pre class="message">{escape(text)}</pre>{_trace(journey)}'
+    elif state == "degraded":
+        message = f'<pre class="message degraded">degraded: {escape(journey.get("degraded", ""))}</pre>'
     elif state == "flaky":
         message = (
             f'<pre class="message">passed on a retry; the first attempt failed: {escape(journey["message"])}</pre>'
@@ -159,11 +202,17 @@ def _steps(steps: list[StepEntry]) -> str:
     if not steps:
         return ""
     items = "".join(
-        f'<li class="{"step" if step["passed"] else "step failed"}">{escape(step["name"])} '
-        f"{_milliseconds(step['seconds'])}{'' if step['passed'] else ' (failed)'}</li>"
+        f'<li class="step {_step_state(step)}">{escape(step["name"])} {_milliseconds(step["seconds"])}'
+        f"{'' if _step_state(step) == 'passed' else f' ({_step_state(step)})'}</li>"
         for step in steps
     )
     return f'<ol class="steps">{items}</ol>'
+
+
+def _step_state(step: StepEntry) -> str:
+    if not step["passed"]:
+        return "failed"
+    return "degraded" if step.get("degraded") else "passed"
 
 
 def _chart(history: list[HistoryEntry]) -> str:
@@ -179,12 +228,13 @@ def _chart(history: list[HistoryEntry]) -> str:
     ]
     line = " ".join(f"{x},{y}" for x, y in points)
     dots = "".join(
-        f'<circle cx="{x}" cy="{y}" r="2.5" fill="#cf222e"/>'
+        f'<circle cx="{x}" cy="{y}" r="2.5" fill="{"#cf222e" if not run["passed"] else "#bc4c00"}"/>'
         for (x, y), run in zip(points, history, strict=True)
-        if not run["passed"]
+        if not run["passed"] or run.get("degraded")
     )
     failures = sum(not run["passed"] for run in history)
-    label = f"{len(history)} recent runs, {failures} failed, slowest {top * 1000:.0f} ms"
+    degraded = sum(bool(run.get("degraded")) for run in history)
+    label = f"{len(history)} recent runs, {failures} failed, {degraded} degraded, slowest {top * 1000:.0f} ms"
     return (
         f'<svg class="chart" role="img" width="{CHART_WIDTH}" height="{CHART_HEIGHT}" '
         f'viewBox="-3 0 {CHART_WIDTH + 6} {CHART_HEIGHT}"><title>{escape(label)}</title>'

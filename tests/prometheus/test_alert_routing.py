@@ -57,7 +57,7 @@ def routed(tmp_path: Path) -> Iterator[dict[str, WebhookReceiver]]:
     journeys = tmp_path / "journeys"
     journeys.mkdir()
     (journeys / "test_pay.py").write_text(textwrap.dedent(JOURNEYS))
-    names = ("on-call-webhook", "payments-webhook", "reservations-webhook")
+    names = ("on-call-webhook", "payments-webhook", "reservations-webhook", "warnings-webhook")
     receivers = {name: WebhookReceiver() for name in names}
     processes: list[RunningProcess] = []
     try:
@@ -92,5 +92,5 @@ def test_a_failing_payments_journey_reaches_only_the_payments_receiver_with_its_
     assert labels["journey"] == "test_pay.py::test_customer_can_pay"
     assert (labels["team"], labels["severity"]) == ("payments", "warning")
     time.sleep(3)  # several more evaluations and group intervals: nothing goes anywhere else
-    for name in ("on-call-webhook", "reservations-webhook"):
+    for name in ("on-call-webhook", "reservations-webhook", "warnings-webhook"):
         assert firing(routed[name], "SyntheticFailureRateHigh") == [], name

@@ -106,7 +106,9 @@ def test_without_a_browser_browser_journeys_fail_in_one_line_and_the_others_run(
     assert "passed      " in done.stdout and "test_plain.py::test_health" in done.stdout
     table = [line.strip() for line in done.stdout.splitlines() if not line.startswith("{")]
     failures = [line for line in table if CHROMIUM_ENV in line]
-    assert failures == [f"error: {CHROMIUM_ENV}={tmp_path / 'no-chromium-here'}: no such executable"] * 2, table
+    # The browser is a session fixture: its failure blocks both browser journeys, and names itself.
+    missing = f"{CHROMIUM_ENV}={tmp_path / 'no-chromium-here'}: no such executable"
+    assert failures == [f"blocked: fixture 'browser' (session) failed: {missing}"] * 2, table
 
 
 @pytest.mark.slow

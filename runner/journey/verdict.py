@@ -1,0 +1,192 @@
+"""Why a journey failed and what blocked it, from the exception pytest saw; whether a passing run was degraded.
+
+Pure functions over exceptions, pytest items and numbers; the journey plugin calls them from its hooks.
+
+Usage::
+
+    failure_reason(requests.ConnectionError("refused"), "call")      # -> "network"
+    blocking_fixture(item, excinfo.value)                             # -> ("signed_in", "session") or None
+    degraded_message(2.31, 1.5, notes=[])                             # -> "took 2.31 s, degraded after 1.50 s"
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pytest
+
+from runner.handoff.results import KILLED_PREFIX, PYTEST_TIMEOUT_MARK, safe_text
+
+FUNCTION_SCOPE = "function"
+MAX_NOTE_CHARS = 200
+MAX_NOTES = 5
+# Exception classes by (top-level package, class name), matched over the exception's whole MRO, so that no
+# optional client library needs importing. Checked in this order: an SSLError of requests is also one of its
+# ConnectionErrors, urllib's HTTPError also a URLError.
+TLS_ERRORS = frozenset(
+    {
+        ("ssl", "SSLError"),
+        ("requests", "SSLError"),
+        ("urllib3", "SSLError"),
+        ("aiohttp", "ClientSSLError"),
+    }
+)
+HTTP_ERRORS = frozenset(
+    {
+        ("requests", "HTTPError"),
+        ("httpx", "HTTPStatusError"),
+        ("aiohttp", "ClientResponseError"),
+        ("urllib", "HTTPError"),
+    }
+)
+NETWORK_ERRORS = frozenset(
+    {
+        ("builtins", "ConnectionError"),  # refused, reset, aborted, broken pipe
+        ("builtins", "TimeoutError"),  # socket.timeout too
+        ("socket", "gaierror"),  # DNS
+        ("socket", "herror"),
+        ("requests", "ConnectionError"),  # includes ConnectTimeout
+        ("requests", "Timeout"),  # ReadTimeout
+        ("urllib3", "NewConnectionError"),
+        ("urllib3", "TimeoutError"),
+        ("urllib3", "ProtocolError"),
+        ("urllib3", "MaxRetryError"),
+        ("httpx", "TransportError"),  # connect, read, write and pool timeouts, network and protocol errors
+        ("aiohttp", "ClientConnectionError"),
+        ("aiohttp", "ServerTimeoutError"),
+        ("urllib", "URLError"),
+        ("http", "RemoteDisconnected"),
+        ("http", "IncompleteRead"),
+    }
+)
+CLIENT_ERRORS = (("tls", TLS_ERRORS), ("http", HTTP_ERRORS), ("network", NETWORK_ERRORS))
+ASSERTION_ERRORS = frozenset({("builtins", "AssertionError"), ("_pytest", "Failed")})
+# Chromium's own network error codes, as Playwright reports them: net::ERR_CERT_DATE_INVALID, ...
+BROWSER_TLS_MARKS = ("net::ERR_CERT_", "net::ERR_SSL_", "net::ERR_BAD_SSL_")
+BROWSER_NETWORK_MARK = "net::ERR_"
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The first failure of a journey's run: its reason and, when blocked, the fixture that blocked it."""
+
+    reason: str
+    blocked_by: str = ""
+    scope: str = ""  # the blocking fixture's scope
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The end of ``raise ... from`` chains; an exception group's first exception, at any depth."""
+    seen = {id(exc)}
+    while True:
+        if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+            exc = exc.exceptions[0]
+        elif exc.__cause__ is not None and id(exc.__cause__) not in seen:
+            exc = exc.__cause__
+        else:
+            return exc
+        seen.add(id(exc))
+
+
+def failure_reason(exc: BaseException, when: str) -> str:
+    """Where a run broke, from the exception that ended a phase (``setup``, ``call`` or ``teardown``).
+
+    ``timeout`` (pytest-timeout, or the runner killed it), ``tls``, ``http`` (an error status the client
+    raised), ``network``, ``assertion`` (an assert or ``pytest.fail`` in the journey's call) or ``error``.
+    """
+    text = str(exc)
+    if PYTEST_TIMEOUT_MARK in text or text.startswith(("Timeout (>", KILLED_PREFIX)):
+        return "timeout"
+    cause = root_cause(exc)
+    kinds = {(cls.__module__.partition(".")[0], cls.__name__) for cls in type(cause).__mro__}
+    for reason, known in CLIENT_ERRORS:
+        if kinds & known:
+            return reason
+    browser = _browser_reason(str(cause)) if any(module == "playwright" for module, _ in kinds) else ""
+    if browser:
+        return browser
+    return "assertion" if when == "call" and kinds & ASSERTION_ERRORS else "error"
+
+
+def _browser_reason(text: str) -> str:
+    if any(mark in text for mark in BROWSER_TLS_MARKS):
+        return "tls"
+    return "network" if BROWSER_NETWORK_MARK in text else ""
+
+
+def blocking_fixture(item: pytest.Item, exc: BaseException) -> tuple[str, str] | None:
+    """The fixture wider than the journey whose failure ``exc`` is, with its scope; None if there is none.
+
+    pytest keeps a failed fixture's exception and raises that very object for every journey that needs the
+    fixture, so it is found by identity. When fixtures that depend on one another hold the same exception, the
+    one that raised it is the one that depends on none of the others.
+    """
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = getattr(info, "name2fixturedefs", {})
+    failed = {}
+    for name in getattr(item, "fixturenames", ()):
+        chain = definitions.get(name)
+        if not chain:
+            continue
+        definition = chain[-1]
+        if definition.scope != FUNCTION_SCOPE and _cached_exception(definition) is exc:
+            failed[name] = definition
+    for name, definition in failed.items():
+        if not set(definition.argnames) & (failed.keys() - {name}):
+            return name, definition.scope
+    return None
+
+
+def _cached_exception(definition: pytest.FixtureDef[object]) -> BaseException | None:
+    cached = definition.cached_result
+    if not cached or cached[2] is None:
+        return None
+    # pytest 8 and later keep (exception, traceback); pytest 7 kept sys.exc_info()'s triple.
+    return next((part for part in cached[2] if isinstance(part, BaseException)), None)
+
+
+def threshold_problem(value: object) -> str:
+    """Why ``value`` cannot be a degraded_after threshold in seconds, or ''."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        return f"must be a positive number of seconds, got {value!r}"
+    return ""
+
+
+def marker_threshold(item: pytest.Item) -> float | None:
+    """The closest ``@pytest.mark.degraded_after(seconds)``'s seconds; None without one.
+
+    Raises ValueError naming the rule when the marker's value is not a positive number.
+    """
+    marker = item.get_closest_marker("degraded_after")
+    if marker is None:
+        return None
+    value = marker.args[0] if marker.args else marker.kwargs.get("seconds")
+    problem = threshold_problem(value)
+    if problem:
+        raise ValueError(f"@pytest.mark.degraded_after(seconds) {problem}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def note(text: object) -> str:
+    """A degradation note as the page and metrics file may carry it: one line, bounded."""
+    return " ".join(safe_text(str(text)).split())[:MAX_NOTE_CHARS] or "degraded"
+
+
+def step_note(name: str, seconds: float, threshold: float) -> str:
+    """What a slow step says: ``step 'search' took 2.31 s, degraded after 1.50 s``."""
+    return f"step {name!r} took {seconds:.2f} s, degraded after {threshold:.2f} s"
+
+
+def degraded_message(duration_seconds: float, threshold: float | None, notes: Sequence[str]) -> str:
+    """Why a passing run is degraded ('' when it is not): the journey's own notes and slow steps, then its time."""
+    parts = list(notes)
+    if threshold is not None and duration_seconds > threshold:
+        parts.append(f"took {duration_seconds:.2f} s, degraded after {threshold:.2f} s")
+    return "; ".join(_first(parts, MAX_NOTES))
+
+
+def _first(parts: Iterable[str], count: int) -> list[str]:
+    kept = list(parts)
+    return kept if len(kept) <= count else [*kept[:count], f"and {len(kept) - count} more"]
