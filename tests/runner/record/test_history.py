@@ -356,3 +356,39 @@ def test_the_real_command_exits_2_with_one_line_on_a_state_file_of_wrong_types(t
     problem = f"journey {JOURNEY!r}, run 3: duration_seconds must be a number, got 'abc'"
     assert result.stderr.splitlines() == [f"synthetic-monitor: error: {expected(state, problem)}"]
     assert json.loads(state.read_text()) == document  # kept for whoever moves it aside
+
+
+def test_a_degraded_run_makes_the_state_degraded_with_why() -> None:
+    history = History()
+    history.record(cycle(JourneyResult("a.py::test_a", True, 2.3, degraded="took 2.30 s, degraded after 1.50 s")), 1, 1)
+    entry = journey(history)
+    assert (entry["state"], entry["degraded"], entry["blocked_by"]) == (
+        "degraded",
+        "took 2.30 s, degraded after 1.50 s",
+        None,
+    )
+    assert entry["history"][-1]["degraded"] is True and entry["history"][-1]["passed"] is True
+
+
+def test_a_blocked_run_makes_the_state_blocked_naming_the_fixture() -> None:
+    history = History()
+    result = JourneyResult(
+        "a.py::test_a", False, 0.0, "blocked", "fixture 'signed_in' (session) failed: x", blocked_by="signed_in"
+    )
+    history.record(cycle(result), 1, 1)
+    entry = journey(history)
+    assert (entry["state"], entry["reason"], entry["blocked_by"]) == ("blocked", "blocked", "signed_in")
+    assert entry["failing_since"] == 1
+
+
+def test_degraded_and_blocked_runs_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    history = History(state_file=path)
+    degraded = JourneyResult("a.py::test_a", True, 2.3, degraded="slow")
+    history.record(
+        cycle(degraded, JourneyResult("a.py::test_b", False, 0.0, "blocked", "m", blocked_by="signed_in")), 1, 1
+    )
+    again = History(state_file=path)
+    again.load()
+    assert journey(again, "a.py::test_a")["degraded"] == "slow"
+    assert journey(again, "a.py::test_b")["blocked_by"] == "signed_in"

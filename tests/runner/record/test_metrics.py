@@ -157,3 +157,52 @@ def test_promtool_accepts_the_exposition() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout + result.stderr == b""
+
+
+def blocked(journey: str, fixture: str = "signed_in") -> JourneyResult:
+    message = f"fixture {fixture!r} (session) failed: ConnectionError: refused"
+    return JourneyResult(journey, False, 0.001, "blocked", message, blocked_by=fixture)
+
+
+def test_a_degraded_run_is_a_success_counted_apart() -> None:
+    metrics = new_metrics()
+    slow = JourneyResult("a.py::test_ok", True, 2.31, degraded="took 2.31 s, degraded after 1.50 s")
+    metrics.record_cycle(CycleReport(("a.py::test_ok",), (slow,), ()), finished_at=1000.0, duration_seconds=3.0)
+    assert value(metrics, "synthetic_request_duration_count", journey="a.py::test_ok", result="success") == 1
+    assert value(metrics, "synthetic_journey_degraded_total", journey="a.py::test_ok") == 1
+    assert value(metrics, "synthetic_journey_success", journey="a.py::test_ok") == 1
+
+
+def test_the_degraded_counter_exists_at_zero_before_any_degraded_run() -> None:
+    metrics = new_metrics()
+    metrics.record_cycle(CYCLE, finished_at=1000.0, duration_seconds=2.0)
+    assert value(metrics, "synthetic_journey_degraded_total", journey="a.py::test_ok") == 0
+    assert value(metrics, "synthetic_journey_degraded_total", journey="a.py::test_bad") == 0
+
+
+def test_a_fixture_that_blocks_journeys_counts_once_a_cycle_and_says_how_many() -> None:
+    metrics = new_metrics()
+    journeys = tuple(f"a.py::test_{n}" for n in range(12))
+    cycle = CycleReport(journeys, tuple(blocked(journey) for journey in journeys), ())
+    metrics.record_cycle(cycle, finished_at=1000.0, duration_seconds=1.0)
+    metrics.record_cycle(cycle, finished_at=1030.0, duration_seconds=1.0)
+    assert value(metrics, "synthetic_fixture_failures_total", fixture="signed_in") == 2
+    assert value(metrics, "synthetic_fixture_blocked_journeys", fixture="signed_in") == 12
+    assert value(metrics, "synthetic_journey_blocked", journey="a.py::test_3", fixture="signed_in") == 1
+    assert value(metrics, "synthetic_journey_failures_total", journey="a.py::test_3", reason="blocked") == 2
+
+
+def test_once_the_fixture_recovers_its_gauge_and_the_journeys_blocked_series_go() -> None:
+    metrics = new_metrics()
+    metrics.record_cycle(CycleReport(("a.py::test_a",), (blocked("a.py::test_a"),), ()), 1000.0, 1.0)
+    metrics.record_cycle(CycleReport(("a.py::test_a",), (JourneyResult("a.py::test_a", True, 0.01),), ()), 1030.0, 1.0)
+    assert value(metrics, "synthetic_fixture_blocked_journeys", fixture="signed_in") is None
+    assert value(metrics, "synthetic_journey_blocked", journey="a.py::test_a", fixture="signed_in") is None
+    assert value(metrics, "synthetic_fixture_failures_total", fixture="signed_in") == 1
+
+
+def test_a_passing_journey_costs_42_series_with_the_default_buckets() -> None:
+    metrics = new_metrics()
+    metrics.record_cycle(CYCLE, finished_at=1000.0, duration_seconds=2.0)
+    per_journey = [key for key in samples(metrics) if ("journey", "a.py::test_ok") in key[1]]
+    assert len(per_journey) == 2 * len(DEFAULT_BUCKETS) + 10

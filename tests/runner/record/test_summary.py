@@ -21,3 +21,28 @@ def test_table_lists_failures_first_with_reason_and_message_then_totals() -> Non
     assert lines[3].split() == ["passed", "0.012", "a.py::test_ok"]
     assert lines[4].split() == ["BROKEN", "b.py"]
     assert lines[-1] == "1 passed, 1 failed, 1 collection errors in 2.00s"
+
+
+def test_degraded_runs_say_why_and_blocked_ones_name_the_fixture() -> None:
+    cycle = CycleReport(
+        collected=(),
+        results=(
+            JourneyResult("a.py::test_slow", True, 2.31, degraded="took 2.31 s, degraded after 1.50 s"),
+            JourneyResult("a.py::test_ok", True, 0.01),
+            JourneyResult(
+                "a.py::test_b",
+                False,
+                0.0,
+                "blocked",
+                "fixture 'signed_in' (session) failed: boom",
+                blocked_by="signed_in",
+            ),
+        ),
+        collection_errors=(),
+    )
+    lines = render(cycle, 2.5).splitlines()
+    assert lines[1].split() == ["FAILED", "0.000", "a.py::test_b"]
+    assert lines[2].strip() == "blocked: fixture 'signed_in' (session) failed: boom"
+    assert lines[3].split() == ["DEGRADED", "2.310", "a.py::test_slow"]
+    assert lines[4].strip() == "took 2.31 s, degraded after 1.50 s"
+    assert lines[-1] == "2 passed (1 degraded), 1 failed, 0 collection errors in 2.50s"

@@ -41,6 +41,14 @@ def test_shard_and_location_come_from_the_environment_too(journeys: str) -> None
     assert parse_settings(["--journeys", journeys], {}).location is None
 
 
+def test_degraded_after_is_off_by_default_and_comes_from_the_option_or_the_environment(journeys: str) -> None:
+    assert parse_settings(["--journeys", journeys], {}).degraded_after_seconds is None
+    from_env = parse_settings(["--journeys", journeys], {"SYNTHETIC_DEGRADED_AFTER": "1.5"})
+    assert from_env.degraded_after_seconds == 1.5
+    both = parse_settings(["--journeys", journeys, "--degraded-after", "2"], {"SYNTHETIC_DEGRADED_AFTER": "1.5"})
+    assert both.degraded_after_seconds == 2.0
+
+
 def test_arguments_after_double_dash_go_to_pytest(journeys: str) -> None:
     settings = parse_settings(["--journeys", journeys, "--", "-m", "critical", "-k", "login"], {})
     assert settings.pytest_args == ("-m", "critical", "-k", "login")
@@ -69,6 +77,8 @@ def test_arguments_after_double_dash_go_to_pytest(journeys: str) -> None:
         ([], {"SYNTHETIC_SHARD": "4/3"}, "--shard (from env SYNTHETIC_SHARD) must be K/N"),
         (["--location", "x" * 129], {}, "--location must be a location name of printable characters, at most 128"),
         (["--location", "eu\nwest"], {}, "--location must be a location name"),
+        (["--degraded-after", "0"], {}, "--degraded-after must be a positive number of seconds, got '0'"),
+        ([], {"SYNTHETIC_DEGRADED_AFTER": "slow"}, "--degraded-after (from env SYNTHETIC_DEGRADED_AFTER) must be"),
     ],
 )
 def test_bad_values_name_the_option_and_the_value(

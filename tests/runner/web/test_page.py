@@ -79,3 +79,36 @@ def test_page_refreshes_itself_and_loads_nothing_from_outside() -> None:
     html = render(results(journey("a", "passing")), 10, NOW)
     assert '<meta http-equiv="refresh" content="10">' in html
     assert "http://" not in html and "https://" not in html and "<script" not in html
+
+
+def blocked(name: str, fixture: str = "signed_in") -> dict[str, Any]:
+    entry = journey(name, "failing", f"fixture {fixture!r} (session) failed: ConnectionError: <refused>")
+    return {**entry, "state": "blocked", "reason": "blocked", "blocked_by": fixture}
+
+
+def test_a_degraded_journey_has_its_own_state_and_says_why() -> None:
+    slow = {**journey("a.py::test_search", "degraded"), "degraded": "took 2.31 s, degraded after 1.50 s"}
+    html = render(results(slow, journey("b", "passing")), 30, NOW)
+    assert '<span class="state degraded">degraded</span>' in html
+    assert "degraded: took 2.31 s, degraded after 1.50 s" in html
+    assert '<div class="banner warn" id="banner">All 2 journeys passing, 1 degraded</div>' in html
+
+
+def test_blocked_journeys_are_grouped_under_their_fixture_with_its_error_shown_once() -> None:
+    html = render(results(*(blocked(f"a.py::test_{n}") for n in range(10)), journey("b", "passing")), 30, NOW)
+    assert html.count("ConnectionError: &lt;refused&gt;") == 1
+    assert 'id="blocked-signed_in"' in html and "failed and blocks 10 journeys" in html
+    assert html.count('<span class="state blocked">blocked</span>') == 11  # the group's header and each journey
+    group = html.index('id="blocked-signed_in"')
+    assert all(html.index(f"a.py::test_{n}") > group for n in range(10))
+    assert '<div class="banner bad" id="banner">10 of 11 journeys failing, 10 blocked by signed_in</div>' in html
+
+
+def test_a_degraded_step_is_marked() -> None:
+    steps = [
+        {"name": "search", "seconds": 2.0, "passed": True, "degraded": True},
+        {"name": "book", "seconds": 0.1, "passed": True, "degraded": False},
+    ]
+    html = render(results({**journey("a", "degraded"), "degraded": "slow", "steps": steps}), 30, NOW)
+    assert '<li class="step degraded">search 2000 ms (degraded)</li>' in html
+    assert '<li class="step passed">book 100 ms</li>' in html
