@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -316,7 +317,8 @@ def test_once_exits_0_when_every_journey_passes_and_prints_a_table(target: str, 
     metrics_file = tmp_path / "synthetic.prom"
     result = run_cli("--once", "--metrics-file", str(metrics_file), env={"TARGET_URL": target})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{DEMO_JOURNEYS} passed, 0 failed, 0 collection errors" in result.stdout
+    # On a busy machine a demo journey can be slow enough to be degraded: still passed.
+    assert re.search(rf"{DEMO_JOURNEYS} passed( \(\d degraded\))?, 0 failed, 0 collection errors", result.stdout)
     assert "test_reservations.py::test_user_can_make_a_reservation" in result.stdout
     text = metrics_file.read_text()
     assert 'synthetic_runs_total{status="completed"} 1.0' in text
@@ -402,3 +404,22 @@ def test_every_cycle_logs_its_start_against_the_grid_from_the_first(tmp_path: Pa
     for event in events:
         assert 0 <= event["start_lag_seconds"] < 0.5
         assert event["started_at"] - event["scheduled_at"] == pytest.approx(event["start_lag_seconds"], abs=1e-5)
+
+
+def test_the_demo_journeys_turn_degraded_under_the_services_latency_fault(target: str) -> None:
+    set_faults(target, {"latency_ms": [600, 700], "error_rate": 0})
+    try:
+        result = run_cli("--once", "--journeys", "journeys/test_reservations.py", env={"TARGET_URL": target})
+    finally:
+        set_faults(target, {"latency_ms": [0, 0]})
+    assert result.returncode == 0, result.stdout + result.stderr  # slow is not failed
+    lines = [line.strip() for line in result.stdout.splitlines() if not line.startswith("{")]
+    made = lines.index(next(line for line in lines if line.endswith("test_user_can_make_a_reservation")))
+    assert lines[made].startswith("DEGRADED")
+    assert re.fullmatch(r"took \d+\.\d\d s, degraded after 1\.00 s", lines[made + 1]), lines
+    booked = lines.index(
+        next(line for line in lines if line.endswith("test_guest_can_book_read_and_cancel_a_reservation"))
+    )
+    assert lines[booked].startswith("DEGRADED")
+    assert re.match(r"step 'book' took \d+\.\d\d s, degraded after 0\.50 s", lines[booked + 1]), lines
+    assert "2 passed (2 degraded), 0 failed" in result.stdout
