@@ -27,6 +27,7 @@ from bench import (
     public_suite,
     scale,
     schedule_accuracy,
+    verdict_cost,
 )
 from bench.support import Section
 from scripts.stack import REPO_ROOT
@@ -42,6 +43,7 @@ BENCHMARKS: dict[str, Callable[[bool], Section]] = {
     "public_suite": public_suite.run,
     "journey_features": journey_features.run,
     "browser_cost": browser_cost.run,
+    "verdict_cost": verdict_cost.run,
 }
 
 
