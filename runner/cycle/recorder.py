@@ -31,6 +31,7 @@ from runner.handoff.results import (
 )
 from runner.handoff.results import node_prefix as _node_prefix
 from runner.journey import browser
+from runner.journey.fixture_clock import FixtureClock
 from runner.journey.labels import journey_labels
 from runner.journey.plugin import (
     CLOCK_KEY,
@@ -61,7 +62,11 @@ class Recorder:
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session_started = True
-        session.config.stash[CLOCK_KEY].keep_timings = True
+        clock = session.config.stash.get(CLOCK_KEY, None)
+        if clock is None:  # the journey plugin is disabled (-p no:synthetic_monitor): time wide fixtures anyway
+            clock = session.config.stash[CLOCK_KEY] = FixtureClock()
+            session.config.pluginmanager.register(clock, "synthetic-monitor-fixture-clock")
+        clock.keep_timings = True
         self.prefix = _node_prefix(str(session.config.rootpath), str(self.journeys))
         session.config.stash[JOURNEY_PREFIX_KEY] = self.prefix
 

@@ -149,3 +149,12 @@ def test_under_the_runner_each_journey_gets_its_verdict_and_a_failed_fixture_cou
     # Both workers hit the failing session fixture; the cycle counts it once.
     assert 'synthetic_fixture_failures_total{fixture="signed_in"} 1.0' in text
     assert 'synthetic_fixture_blocked_journeys{fixture="signed_in"} 10.0' in text
+
+
+def test_with_the_journey_plugin_disabled_wide_fixtures_are_still_kept_apart(tmp_path: Path) -> None:
+    write(tmp_path, "test_shared.py", SUITE)
+    settings = Settings(journeys=tmp_path, timeout_seconds=10, pytest_args=("-p", "no:synthetic_monitor"))
+    execution = Executor(settings).execute()
+    assert execution.report is not None, execution.output_tail
+    assert len(execution.report.results) == 4 and all(result.passed for result in execution.report.results)
+    assert ("browser", "session", "setup") in {(t.fixture, t.scope, t.phase) for t in execution.report.fixtures}
