@@ -12,6 +12,7 @@ Usage::
 from __future__ import annotations
 
 import math
+import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -62,7 +63,6 @@ NETWORK_ERRORS = frozenset(
     }
 )
 CLIENT_ERRORS = (("tls", TLS_ERRORS), ("http", HTTP_ERRORS), ("network", NETWORK_ERRORS))
-ASSERTION_ERRORS = frozenset({("builtins", "AssertionError"), ("_pytest", "Failed")})
 # Chromium's own network error codes, as Playwright reports them: net::ERR_CERT_DATE_INVALID, ...
 BROWSER_TLS_MARKS = ("net::ERR_CERT_", "net::ERR_SSL_", "net::ERR_BAD_SSL_")
 BROWSER_NETWORK_MARK = "net::ERR_"
@@ -77,17 +77,28 @@ class Failure:
     scope: str = ""  # the blocking fixture's scope
 
 
-def root_cause(exc: BaseException) -> BaseException:
-    """The end of ``raise ... from`` chains; an exception group's first exception, at any depth."""
+def causes(exc: BaseException) -> list[BaseException]:
+    """The chain under ``exc``, root cause first: ``raise ... from`` causes, an exception group's first
+    exception at any depth, and the exception urllib's ``URLError`` keeps as its ``reason``."""
+    chain = [exc]
     seen = {id(exc)}
     while True:
         if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-            exc = exc.exceptions[0]
-        elif exc.__cause__ is not None and id(exc.__cause__) not in seen:
-            exc = exc.__cause__
+            below: BaseException | None = exc.exceptions[0]
+        elif exc.__cause__ is not None:
+            below = exc.__cause__
         else:
-            return exc
+            below = getattr(exc, "reason", None) if _is(exc, ("urllib", "URLError")) else None
+        if not isinstance(below, BaseException) or id(below) in seen:
+            return chain[::-1]
+        exc = below
+        chain.append(exc)
         seen.add(id(exc))
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The end of the chain under ``exc`` (see ``causes``)."""
+    return causes(exc)[0]
 
 
 def failure_reason(exc: BaseException, when: str) -> str:
@@ -95,19 +106,31 @@ def failure_reason(exc: BaseException, when: str) -> str:
 
     ``timeout`` (pytest-timeout, or the runner killed it), ``tls``, ``http`` (an error status the client
     raised), ``network``, ``assertion`` (an assert or ``pytest.fail`` in the journey's call) or ``error``.
+    The chain is read from its root cause outwards, and the first client error found names the reason: a
+    library's own exception wrapped by the client's (httpcore's by httpx's) is still the client's.
     """
     text = str(exc)
     if PYTEST_TIMEOUT_MARK in text or text.startswith(("Timeout (>", KILLED_PREFIX)):
         return "timeout"
-    cause = root_cause(exc)
-    kinds = {(cls.__module__.partition(".")[0], cls.__name__) for cls in type(cause).__mro__}
-    for reason, known in CLIENT_ERRORS:
-        if kinds & known:
-            return reason
-    browser = _browser_reason(str(cause)) if any(module == "playwright" for module, _ in kinds) else ""
-    if browser:
-        return browser
-    return "assertion" if when == "call" and kinds & ASSERTION_ERRORS else "error"
+    chain = causes(exc)
+    for link in chain:
+        kinds = _kinds(link)
+        for reason, known in CLIENT_ERRORS:
+            if kinds & known:
+                return reason
+        browser = _browser_reason(str(link)) if any(module == "playwright" for module, _ in kinds) else ""
+        if browser:
+            return browser
+    root = chain[0]
+    return "assertion" if when == "call" and isinstance(root, AssertionError | pytest.fail.Exception) else "error"
+
+
+def _kinds(exc: BaseException) -> set[tuple[str, str]]:
+    return {(cls.__module__.partition(".")[0], cls.__name__) for cls in type(exc).__mro__}
+
+
+def _is(exc: BaseException, kind: tuple[str, str]) -> bool:
+    return kind in _kinds(exc)
 
 
 def _browser_reason(text: str) -> str:
@@ -120,23 +143,30 @@ def blocking_fixture(item: pytest.Item, exc: BaseException) -> tuple[str, str] |
     """The fixture wider than the journey whose failure ``exc`` is, with its scope; None if there is none.
 
     pytest keeps a failed fixture's exception and raises that very object for every journey that needs the
-    fixture, so it is found by identity. When fixtures that depend on one another hold the same exception, the
-    one that raised it is the one that depends on none of the others.
+    fixture, so it is found by identity. When several fixtures hold the same exception (one needed the other),
+    the one that raised it is the innermost being set up in the exception's traceback (the ``fixturedef`` of
+    the ``pytest_fixture_setup`` hook), even when it was reached through ``request.getfixturevalue()`` and so is
+    in no journey's list of fixtures.
     """
-    info = getattr(item, "_fixtureinfo", None)
-    definitions = getattr(info, "name2fixturedefs", {})
-    failed = {}
-    for name in getattr(item, "fixturenames", ()):
-        chain = definitions.get(name)
-        if not chain:
-            continue
-        definition = chain[-1]
-        if definition.scope != FUNCTION_SCOPE and _cached_exception(definition) is exc:
-            failed[name] = definition
-    for name, definition in failed.items():
-        if not set(definition.argnames) & (failed.keys() - {name}):
-            return name, definition.scope
-    return None
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    own = [chain[-1] for name in getattr(item, "fixturenames", ()) if (chain := definitions.get(name))]
+    failed = [d for d in own if d.scope != FUNCTION_SCOPE and _cached_exception(d) is exc]
+    if not failed:
+        return None
+    raiser = _being_set_up(exc)
+    if raiser is None or raiser.scope == FUNCTION_SCOPE or _cached_exception(raiser) is not exc:
+        names = {definition.argname for definition in failed}
+        raiser = next((d for d in failed if not set(d.argnames) & (names - {d.argname})), failed[0])
+    return raiser.argname, raiser.scope
+
+
+def _being_set_up(exc: BaseException) -> pytest.FixtureDef[object] | None:
+    """The innermost fixture being set up where ``exc`` was raised, from its traceback's frames."""
+    found = None
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_name == "pytest_fixture_setup":
+            found = frame.f_locals.get("fixturedef", found)
+    return found
 
 
 def _cached_exception(definition: pytest.FixtureDef[object]) -> BaseException | None:

@@ -261,6 +261,7 @@ class MonitorMetrics:
             ["fixture"],
             registry=registry,
         )
+        self._blocking: set[str] = set()  # fixtures with a synthetic_fixture_blocked_journeys series
         self.over_cap = Gauge(
             "synthetic_journeys_over_cap",
             "Journeys collected in the last cycle but not run: beyond --max-journeys.",
@@ -319,10 +320,13 @@ class MonitorMetrics:
     def _record_blocked(self, cycle: CycleReport) -> None:
         """Each fixture that blocked journeys this cycle counts once, and says how many it blocked."""
         blocked = collections.Counter(result.blocked_by for result in cycle.results if result.blocked_by)
-        self.fixture_blocked.clear()
         for fixture, journeys in blocked.items():
             self.fixture_failures.labels(fixture).inc()
             self.fixture_blocked.labels(fixture).set(journeys)
+        # Only the fixtures that recovered go: a scrape meanwhile never misses one that still fails.
+        for fixture in self._blocking - blocked.keys():
+            self.fixture_blocked.remove(fixture)
+        self._blocking = set(blocked)
 
     def record_skipped(self, ticks: int = 1) -> None:
         """Ticks that found the previous cycle still running."""

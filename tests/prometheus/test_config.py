@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from tests.processes import REPO_ROOT, require_binary
 
 PROMETHEUS_DIR = REPO_ROOT / "prometheus"
@@ -16,7 +18,7 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
 def test_prometheus_config_is_valid() -> None:
     result = run(require_binary("promtool", "prometheus"), "check", "config", str(PROMETHEUS_DIR / "prometheus.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 6 rules found" in result.stdout
+    assert "SUCCESS: 8 rules found" in result.stdout
 
 
 def test_rules_are_valid() -> None:
@@ -35,7 +37,7 @@ def test_every_alert_has_a_severity_and_is_unit_tested() -> None:
     tests = (PROMETHEUS_DIR / "rules_test.yml").read_text()
     blocks = rules.split("- alert:")[1:]
     alerts = [block.split(None, 1)[0] for block in blocks]
-    assert len(alerts) == 6
+    assert len(alerts) == 8
     for alert, block in zip(alerts, blocks, strict=True):
         # A static severity label, or the journey's own with critical as default.
         assert "severity:" in block or '"severity", "critical", "severity", ""' in block, alert
@@ -46,6 +48,30 @@ def test_alertmanager_config_is_valid() -> None:
     amtool = require_binary("amtool", "prometheus-alertmanager")
     result = run(amtool, "check-config", str(PROMETHEUS_DIR / "alertmanager.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+PAYMENTS_AND_ON_CALL = "payments-webhook,on-call-webhook"
+
+
+@pytest.mark.parametrize(
+    ("labels", "receivers"),
+    [
+        (["alertname=SyntheticJourneyDegraded", "severity=warning"], "warnings-webhook"),
+        (["alertname=SyntheticJourneyDegraded", "severity=warning", "team=payments"], "payments-webhook"),
+        (["alertname=SyntheticJourneyDegraded", "severity=warning", "team=search"], "warnings-webhook"),
+        (["alertname=SyntheticFixtureFailing", "severity=critical", "fixture=signed_in"], "on-call-webhook"),
+        (
+            ["alertname=SyntheticFailureRateHigh", "severity=critical", "team=payments"],
+            "payments-webhook,on-call-webhook",
+        ),
+    ],
+)
+def test_warnings_never_page_and_critical_alerts_reach_on_call(labels: list[str], receivers: str) -> None:
+    amtool = require_binary("amtool", "prometheus-alertmanager")
+    config = f"--config.file={PROMETHEUS_DIR / 'alertmanager.yml'}"
+    result = run(amtool, "config", "routes", "test", config, *labels)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == receivers
 
 
 def test_compose_file_is_valid() -> None:
