@@ -126,7 +126,7 @@ def garbage_server() -> Iterator[str]:
 def test_connection_refused_fails_fast(tmp_path: Path) -> None:
     result, elapsed = once(tmp_path, f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 1
-    assert failure_line(result).startswith("error: requests.exceptions.ConnectionError")
+    assert failure_line(result).startswith("network: requests.exceptions.ConnectionError")
     assert "Connection refused" in failure_line(result)
     assert elapsed < 10
 
@@ -134,7 +134,7 @@ def test_connection_refused_fails_fast(tmp_path: Path) -> None:
 def test_a_listener_that_never_answers_fails_at_the_request_timeout(tmp_path: Path, silent_listener: str) -> None:
     result, elapsed = once(tmp_path, silent_listener)
     assert result.returncode == 1
-    assert failure_line(result).startswith("error: requests.exceptions.ReadTimeout")
+    assert failure_line(result).startswith("network: requests.exceptions.ReadTimeout")
     assert elapsed < 10
 
 
@@ -147,7 +147,7 @@ def test_an_answer_just_under_the_timeout_passes_and_just_over_fails(
         result, elapsed = once(tmp_path, url)
     assert result.returncode == (0 if passes else 1), result.stdout
     if not passes:
-        assert failure_line(result).startswith("error: requests.exceptions.ReadTimeout")
+        assert failure_line(result).startswith("network: requests.exceptions.ReadTimeout")
     assert elapsed < 15
 
 
@@ -155,7 +155,7 @@ def test_a_malformed_http_answer_is_a_failure_with_a_reason(tmp_path: Path, garb
     result, elapsed = once(tmp_path, garbage_server)
     assert result.returncode == 1
     line = failure_line(result)
-    assert line.startswith("error: requests.exceptions.ConnectionError"), line
+    assert line.startswith("network: requests.exceptions.ConnectionError"), line
     assert "BadStatusLine" in line or "RemoteDisconnected" in line or "Connection aborted" in line
     assert elapsed < 10
 
@@ -168,6 +168,6 @@ def test_a_host_name_that_does_not_resolve_fails_fast(tmp_path: Path) -> None:
     result, elapsed = once(tmp_path, "http://reservations.synthetic-monitor.invalid:8080", prefix=[unshare, "-n"])
     assert result.returncode == 1, result.stdout + result.stderr
     line = failure_line(result)
-    assert line.startswith("error: requests.exceptions.ConnectionError"), line
+    assert line.startswith("network: requests.exceptions.ConnectionError"), line
     assert "resolve" in line.lower() or "Name or service not known" in line or "NameResolution" in line
     assert elapsed < 15
