@@ -59,6 +59,7 @@ def run_cycle(request: CycleRequest) -> None:
         request.collect_only,
         request.retries,
         degraded_after_seconds=request.degraded_after_seconds,
+        interval_seconds=request.interval_seconds,
         artifacts_dir=Path(request.artifacts_dir) if request.artifacts_dir else None,
     )
     as_python_m_pytest(request.pytest_args)
@@ -71,6 +72,8 @@ def run_cycle(request: CycleRequest) -> None:
         board=Path(request.board_path) if request.board_path else None,
         max_journeys=request.max_journeys,
         shard=request.shard,
+        tick=request.tick,
+        interval_seconds=request.interval_seconds,
     )
     code, error = 1, ""
     try:
@@ -126,6 +129,8 @@ def cycle_report(
         fixtures=tuple(pool.fixtures),
         notes=tuple(options.notes),
         labels=tuple(recorder.labels),
+        periods=recorder.journey_periods(),
+        not_due=pool.not_due,
         exit_status=exit_status,
         error=error,
     )

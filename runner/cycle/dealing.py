@@ -25,8 +25,9 @@ MAX_DEPTH = 64  # items dealt to a worker ahead; fewer as the line shortens, so 
 class Dealer:
     """The line of journeys not yet dealt, and what the journeys of dead workers have used up."""
 
-    def __init__(self, journeys: int, workers: int) -> None:
-        self.pending: deque[int] = deque(range(journeys))
+    def __init__(self, journeys: int | Iterable[int], workers: int) -> None:
+        """``journeys``: how many (all of them, in order), or the indices of those to run."""
+        self.pending: deque[int] = deque(range(journeys) if isinstance(journeys, int) else journeys)
         self.workers = max(1, workers)
         self.stopped = False
         self._used: dict[int, tuple[int, str]] = {}  # journey -> (attempts its dead workers ran, first failure)

@@ -59,6 +59,7 @@ class Options:
     notes: list[str] = field(default_factory=list)
     artifacts_dir: Path | None = None
     degraded_after_seconds: float | None = None
+    interval_seconds: float | None = None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_cmdline_main(self, config: pytest.Config) -> Generator[None, object, object]:
@@ -100,6 +101,8 @@ class Options:
             option.timeout_method = "signal"  # type: ignore[attr-defined]
         if self.retries is not None and hasattr(option, "reruns"):  # pytest-rerunfailures
             option.reruns = self.retries  # a @pytest.mark.flaky(reruns=N) on a journey still wins
+        if self.interval_seconds is not None:  # the journey plugin checks @pytest.mark.interval against it
+            option.synthetic_interval = self.interval_seconds  # type: ignore[attr-defined]
         if self.degraded_after_seconds is not None:  # the journey plugin's; a marker on a journey still wins
             option.synthetic_degraded_after = self.degraded_after_seconds  # type: ignore[attr-defined]
         if hasattr(option, "basetemp"):  # tmp_path and friends live in the cycle's folder, removed after it

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.handoff import frequency
 from runner.handoff.results import (
     CollectionError,
     FixtureTiming,
@@ -30,7 +31,7 @@ from runner.handoff.results import (
     session_error,
 )
 from runner.handoff.results import node_prefix as _node_prefix
-from runner.journey import browser
+from runner.journey import browser, verdict
 from runner.journey.fixture_clock import FixtureClock
 from runner.journey.labels import journey_labels
 from runner.journey.plugin import (
@@ -44,6 +45,17 @@ from runner.journey.plugin import (
 )
 
 
+def journey_period(item: pytest.Item, interval_seconds: float | None) -> float | None:
+    """The journey's own ``@pytest.mark.interval``; None without one, or with one that fails it in setup."""
+    try:
+        period = verdict.marker_seconds(item, "interval")
+    except ValueError:
+        return None
+    if period is None or (interval_seconds and frequency.period_problem(period, interval_seconds)):
+        return None
+    return period
+
+
 class Recorder:
     """Collection in the cycle's process; per-journey reports and shared fixture time in a worker."""
 
@@ -54,6 +66,7 @@ class Recorder:
         self.prefix = ""
         self.collected: list[str] = []
         self.labels: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+        self.periods: list[float | None] = []  # per collected journey: its @pytest.mark.interval, if valid
         self.collection_errors: list[CollectionError] = []
         self._reports: list[pytest.TestReport] = []
         self._earlier: list[list[pytest.TestReport]] = []  # attempts retried before the current one
@@ -83,6 +96,13 @@ class Recorder:
             for journey, item in zip(self.collected, session.items, strict=True)
             if (found := journey_labels(item))
         ]
+        interval = session.config.getoption("--synthetic-interval", None)
+        self.periods = [journey_period(item, interval) for item in session.items]
+
+    def journey_periods(self) -> tuple[tuple[str, float], ...]:
+        """The journeys that run at an interval of their own, with it."""
+        pairs = zip(self.collected, self.periods, strict=True)
+        return tuple((journey, period) for journey, period in pairs if period is not None)
 
     def pytest_internalerror(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.error = self.error or session_error("internal error", excinfo.value)

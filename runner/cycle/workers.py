@@ -33,7 +33,7 @@ from runner.cycle.dealing import Dealer
 from runner.cycle.pipes import ATTEMPT, ERROR, LEAVE, RESULT, SHUTDOWN, STOP, FrameReader, send, send_indices
 from runner.cycle.recorder import Recorder
 from runner.cycle.worker import Worker, isolate
-from runner.handoff import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, RunningBoard, describe_status
+from runner.handoff import HEARTBEAT_SECONDS, KILL_GRACE_SECONDS, RunningBoard, describe_status, frequency
 from runner.handoff.procs import kill_group
 from runner.handoff.results import (
     CRASH_PREFIX,
@@ -86,6 +86,8 @@ class WorkerPool:
         board: Path | None = None,
         max_journeys: int | None = None,
         shard: Shard = EVERY_JOURNEY,
+        tick: int | None = None,
+        interval_seconds: float | None = None,
     ) -> None:
         self.workers = max(1, workers)
         self.timeout_seconds = timeout_seconds
@@ -94,7 +96,10 @@ class WorkerPool:
         self.board = board
         self.max_journeys = max_journeys
         self.shard = shard
+        self.tick = tick  # the cycle's number: journeys with an interval of their own run when due
+        self.interval_seconds = interval_seconds
         self.over_cap = 0
+        self.not_due = 0
         self.other_shards = 0
         self.results: list[tuple[int, JourneyResult]] = []
         self.fixtures: list[FixtureTiming] = []
@@ -124,6 +129,18 @@ class WorkerPool:
         if self.worker_results is not None and str(report.outcome) == "rerun":
             send(self.worker_results, (ATTEMPT, failure_message(report.longrepr)))
 
+    def due(self) -> list[int]:
+        """The indices of the collected journeys due in this cycle; the others keep their series, unobserved."""
+        recorder = self.recorder
+        interval = self.interval_seconds
+        due = [
+            index
+            for index, (journey, period) in enumerate(zip(recorder.collected, recorder.periods, strict=True))
+            if period is None or interval is None or frequency.is_due(journey, period, interval, self.tick)
+        ]
+        self.not_due = len(recorder.collected) - len(due)
+        return due
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
         if session.config.option.collectonly or not session.items:
@@ -139,7 +156,7 @@ class _Controller:
         self.pool = pool
         self.session = session
         self.ids = pool.recorder.collected
-        self.dealer = Dealer(len(session.items), pool.workers)
+        self.dealer = Dealer(pool.due(), pool.workers)
         self.workers: dict[int, _WorkerState] = {}  # by results fd
         self.selector = selectors.DefaultSelector()
         self.next_heartbeat = 0.0

@@ -46,6 +46,8 @@ class CycleRequest:
     max_journeys: int | None = None
     retries: int | None = None
     degraded_after_seconds: float | None = None
+    interval_seconds: float | None = None  # the runner's: journeys' own intervals are multiples of it
+    tick: int | None = None  # the cycle's number (runner.handoff.frequency); None: every journey is due
     shard: Shard = EVERY_JOURNEY
     artifacts_dir: str = ""  # where browser journeys' screenshots go, outside the cycle's folder
     board_path: str = ""  # the RunningBoard: which journey each worker runs

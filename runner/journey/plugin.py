@@ -35,6 +35,7 @@ import pytest
 import requests
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from runner.handoff import frequency
 from runner.handoff.results import StepResult, classify, failure_message, first_line, journey_id, safe_text
 from runner.journey import tracing, verdict
 from runner.journey.fixture_clock import FixtureClock
@@ -105,6 +106,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"else {DEFAULT_TARGET_URL})",
     )
     parser.addoption(
+        "--synthetic-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="the runner's interval (the runner sets it): a journey's @pytest.mark.interval must be a multiple",
+    )
+    parser.addoption(
         "--synthetic-degraded-after",
         type=float,
         default=None,
@@ -122,6 +130,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "degraded_after(seconds): synthetic-monitor calls the journey degraded when it passes but takes longer",
+    )
+    config.addinivalue_line(
+        "markers",
+        "interval(seconds): synthetic-monitor runs the journey every `seconds`, a whole multiple of its --interval "
+        "(pytest runs it every time)",
     )
     threshold = config.getoption("--synthetic-degraded-after", None)
     if threshold is not None and verdict.threshold_problem(threshold):
@@ -283,7 +296,7 @@ def _failure(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Bad labels or thresholds fail this journey alone, before it runs, naming the rule."""
+    """Bad labels, thresholds or intervals fail this journey alone, before it runs, naming the rule."""
     item.config.stash[CLOCK_KEY].restart()
     if getattr(item, "execution_count", 1) > 1:
         _restart_timeout(item)
@@ -302,8 +315,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail(f"labels: {problem}", pytrace=False)
     try:
         attempt.threshold = verdict.marker_threshold(item) or attempt.threshold
+        period = verdict.marker_seconds(item, "interval")
     except ValueError as exc:
         pytest.fail(str(exc), pytrace=False)
+    runner_interval = item.config.getoption("--synthetic-interval", None)
+    if period is not None and runner_interval:
+        problem = frequency.period_problem(period, runner_interval)
+        if problem:
+            pytest.fail(f"@pytest.mark.interval(seconds) {problem}", pytrace=False)
 
 
 def _forget(stash: pytest.Stash, key: pytest.StashKey[T]) -> None:

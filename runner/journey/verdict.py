@@ -184,19 +184,24 @@ def threshold_problem(value: object) -> str:
     return ""
 
 
-def marker_threshold(item: pytest.Item) -> float | None:
-    """The closest ``@pytest.mark.degraded_after(seconds)``'s seconds; None without one.
+def marker_seconds(item: pytest.Item, name: str) -> float | None:
+    """The closest ``@pytest.mark.<name>(seconds)``'s seconds (``degraded_after``, ``interval``); None without one.
 
     Raises ValueError naming the rule when the marker's value is not a positive number.
     """
-    marker = item.get_closest_marker("degraded_after")
+    marker = item.get_closest_marker(name)
     if marker is None:
         return None
     value = marker.args[0] if marker.args else marker.kwargs.get("seconds")
     problem = threshold_problem(value)
     if problem:
-        raise ValueError(f"@pytest.mark.degraded_after(seconds) {problem}")
+        raise ValueError(f"@pytest.mark.{name}(seconds) {problem}")
     return float(value)  # type: ignore[arg-type]
+
+
+def marker_threshold(item: pytest.Item) -> float | None:
+    """The closest ``@pytest.mark.degraded_after(seconds)``'s seconds; None without one (see ``marker_seconds``)."""
+    return marker_seconds(item, "degraded_after")
 
 
 def note(text: object) -> str:

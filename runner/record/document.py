@@ -59,6 +59,8 @@ class JourneyEntry(TypedDict):
     artifacts: NotRequired[list[Artifact]]
     artifacts_at: NotRequired[float | None]
     trace_url: NotRequired[str | None]  # with --trace-url
+    interval_seconds: NotRequired[float]  # how often it runs: its @pytest.mark.interval, else the runner's
+    next_run_at: NotRequired[float | None]  # when it runs next (Unix seconds); None before the first cycle
 
 
 class CollectionErrorEntry(TypedDict):

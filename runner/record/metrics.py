@@ -33,6 +33,7 @@ FAILURES_HELP = (
     "series appears when it first happens)."
 )
 DEGRADED_HELP = "Journey runs that passed but were degraded: slower than their degraded_after, or said so."
+INTERVAL_HELP = "Seconds between the journey's runs: its @pytest.mark.interval, else the runner's interval."
 BLOCKED_HELP = "1 while the journey's last run was blocked by the failure of the fixture named, wider than it."
 STEP_HELP = "Duration of one step (a `with step(name):` block) of a journey in seconds, by result."
 FLAKY_HELP = "Cycles in which the journey failed, was retried and passed (a success for alerting, kept apart)."
@@ -52,6 +53,7 @@ class _Journey:
         "exemplars",
         "failures",
         "flaky",
+        "interval",
         "labels",
         "step_exemplars",
         "steps",
@@ -65,6 +67,7 @@ class _Journey:
         self.failures: dict[str, int] = {}  # a reason's count from its first failure on: series stay few
         self.degraded = 0
         self.blocked_by = ""  # the fixture that blocked the last run, if it was blocked
+        self.interval: float | None = None  # its own interval; None: the runner's
         self.success: float | None = None
         self.steps: dict[str, tuple[list[list[int]], list[float]]] = {}  # step -> (buckets, sums) per result
         self.labels: dict[str, str] = {}
@@ -81,8 +84,9 @@ class JourneySeries:
     journey (a lock and a value object per bucket); here a new journey is a few lists.
     """
 
-    def __init__(self, buckets: Sequence[float]) -> None:
+    def __init__(self, buckets: Sequence[float], interval_seconds: float = 0.0) -> None:
         self.bounds = (*buckets, math.inf)
+        self.interval_seconds = interval_seconds  # the runner's: every journey's unless it has its own
         self._labels = [floatToGoString(bound) for bound in self.bounds]  # type: ignore[no-untyped-call]
         self._journeys: dict[str, _Journey] = {}
         self._lock = threading.Lock()
@@ -107,6 +111,14 @@ class JourneySeries:
             for journey in collected:
                 if journey in self._journeys:
                     self._journeys[journey].labels = given.get(journey, {})
+
+    def set_periods(self, collected: Iterable[str], periods: Iterable[tuple[str, float]]) -> None:
+        """The intervals of the journeys just collected (the runner's for those not named)."""
+        given = dict(periods)
+        with self._lock:
+            for journey in collected:
+                if journey in self._journeys:
+                    self._journeys[journey].interval = given.get(journey)
 
     def observe(self, result: JourneyResult, at: float | None = None) -> None:
         """One run of one journey, and of each step it ran; its trace id is the buckets' exemplar."""
@@ -147,9 +159,10 @@ class JourneySeries:
         yield CounterMetricFamily("synthetic_journey_flaky", FLAKY_HELP, labels=["journey"])
         yield CounterMetricFamily("synthetic_journey_degraded", DEGRADED_HELP, labels=["journey"])
         yield GaugeMetricFamily("synthetic_journey_blocked", BLOCKED_HELP, labels=["journey", "fixture"])
+        yield GaugeMetricFamily("synthetic_journey_interval_seconds", INTERVAL_HELP, labels=["journey"])
 
     def collect(self) -> Iterator[Metric]:
-        duration, success, failures, steps, info, flaky, degraded, blocked = self.describe()
+        duration, success, failures, steps, info, flaky, degraded, blocked, interval = self.describe()
         with self._lock:
             for journey, state in self._journeys.items():
                 for result, counts, total, exemplars in zip(
@@ -171,7 +184,8 @@ class JourneySeries:
                 degraded.add_metric([journey], state.degraded)  # type: ignore[attr-defined]
                 if state.blocked_by:
                     blocked.add_metric([journey, state.blocked_by], 1.0)  # type: ignore[attr-defined]
-        yield from (duration, success, failures, steps, info, flaky, degraded, blocked)
+                interval.add_metric([journey], state.interval or self.interval_seconds)  # type: ignore[attr-defined]
+        yield from (duration, success, failures, steps, info, flaky, degraded, blocked, interval)
 
     def _cumulative(self, counts: list[int], exemplars: dict[int, Exemplar]) -> list[Any]:
         """Cumulative bucket counts; a bucket with an exemplar is a (bound, count, exemplar) triple."""
@@ -218,7 +232,7 @@ class MonitorMetrics:
         if location is not None:  # the metrics go into a registry of their own, labelled on the way out
             registry = CollectorRegistry()
             self.registry.register(LocatedCollector(registry, location))
-        self.journey_series = JourneySeries(buckets)
+        self.journey_series = JourneySeries(buckets, interval_seconds)
         registry.register(self.journey_series)
         self.runs = Counter(
             "synthetic_runs",
@@ -287,6 +301,7 @@ class MonitorMetrics:
         """The journeys a collect-only pass found, with their labels."""
         self.add_journeys(cycle.collected)
         self.journey_series.set_labels(cycle.collected, cycle.labels)
+        self.journey_series.set_periods(cycle.collected, cycle.periods)
 
     def forget_journeys_except(self, current: Iterable[str]) -> None:
         """Drop the series of journeys that are gone from a clean collection (deleted or renamed)."""
@@ -300,6 +315,7 @@ class MonitorMetrics:
         """
         self.add_journeys([*cycle.collected, *(result.journey for result in cycle.results)])
         self.journey_series.set_labels(cycle.collected, cycle.labels)
+        self.journey_series.set_periods(cycle.collected, cycle.periods)
         for result in cycle.results:
             self.journey_series.observe(result)
         for timing in cycle.fixtures:

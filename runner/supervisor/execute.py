@@ -139,15 +139,19 @@ class Executor:
             self._scratches.append(Scratch.make())
         return self._scratches[0]
 
-    def execute(self, collect_only: bool = False) -> Execution:
-        """Run (or only collect) the suite once; never raises for what the journeys or the disk do."""
+    def execute(self, collect_only: bool = False, tick: int | None = None) -> Execution:
+        """Run (or only collect) the suite once; never raises for what the journeys or the disk do.
+
+        ``tick`` numbers the cycle (``runner.handoff.frequency``): journeys with an interval of their own run only
+        when due in it. None runs every journey (``--once``).
+        """
         try:
             folder = tempfile.TemporaryDirectory(prefix="cycle-", dir=self._scratch().root, ignore_cleanup_errors=True)
         except OSError as exc:
             problem = f"cannot create the cycle's folder in {tempfile.gettempdir()}: {exc.strerror or exc}"
             return Execution(report=None, exit_code=None, output_tail="", problem=problem)
         with folder as workdir:
-            request = self._request(Path(workdir), collect_only)
+            request = self._request(Path(workdir), collect_only, tick)
             try:
                 Path(request.heartbeat_path).touch()
                 (Path(workdir) / "tmp").mkdir()
@@ -197,7 +201,7 @@ class Executor:
     def _quiet_limit(self) -> float:
         return self._settings.timeout_seconds + 2 * KILL_GRACE_SECONDS + HEARTBEAT_SECONDS
 
-    def _request(self, workdir: Path, collect_only: bool) -> CycleRequest:
+    def _request(self, workdir: Path, collect_only: bool, tick: int | None) -> CycleRequest:
         settings = self._settings
         return CycleRequest(
             journeys=str(settings.journeys),
@@ -213,6 +217,8 @@ class Executor:
             max_journeys=settings.max_journeys,
             retries=settings.retries,
             degraded_after_seconds=settings.degraded_after_seconds,
+            interval_seconds=settings.interval_seconds,
+            tick=tick,
             shard=settings.shard,
             artifacts_dir=str(self.artifacts_dir or ""),
         )

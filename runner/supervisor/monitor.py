@@ -18,6 +18,7 @@ from typing import Any
 from prometheus_client import write_to_textfile
 
 from runner.errors import ConfigError
+from runner.handoff.frequency import cycle_tick, next_due_tick
 from runner.handoff.results import CycleReport
 from runner.logs import get_logger
 from runner.record.artifacts import ArtifactStore
@@ -65,6 +66,9 @@ class Monitor:
         self._grid_time: Callable[[int], float] | None = None
         self._scheduler_alive: Callable[[], bool] = lambda: True
         self._noted: set[str] = set()
+        self.last_tick: int | None = None  # the number of the last cycle (runner.handoff.frequency)
+        self.last_started_at: float | None = None  # its wall-clock start
+        self.periods: dict[str, float] = {}  # the journeys with an interval of their own
         self.publishers: list[Callable[[], None]] = []  # told after each cycle (the status page, /api/results)
 
     def prepare(self) -> None:
@@ -81,6 +85,7 @@ class Monitor:
             self.metrics.record_error()
             self._log_suite_error(execution, "collection", collected.error)
         self.metrics.add_collection(collected)
+        self.periods = dict(collected.periods)
         self.history.add_journeys(collected.collected)
         self._publish()
         self._log_collection_errors(collected)
@@ -132,7 +137,10 @@ class Monitor:
         self.last_cycle_started = time.monotonic()
         started = time.time()  # for people; the duration is measured on the monotonic clock
         scheduled, self._scheduled_at = self._scheduled_at, None
-        execution = self.executor.execute()
+        # A serving runner numbers its cycles by the wall clock; --once runs every journey.
+        tick = None if self.settings.once else cycle_tick(started, self.settings.interval_seconds)
+        self.last_tick, self.last_started_at = tick, started
+        execution = self.executor.execute(tick=tick)
         self.last_execution = execution
         finished, duration = time.time(), time.monotonic() - self.last_cycle_started
         if execution.stopped or (execution.usage_error and self.settings.once):
@@ -143,6 +151,7 @@ class Monitor:
             self._publish()
             return None
         cycle = self._parse(execution.report)
+        self.periods = dict(cycle.periods)
         self.metrics.record_cycle(cycle, finished_at=finished, duration_seconds=duration)
         self.last_report = cycle
         self._log_cycle(cycle, started, duration, scheduled)
@@ -187,7 +196,17 @@ class Monitor:
             evidence = self.artifacts.listing(journey["journey"]) if self.artifacts is not None else None
             journey["artifacts"] = evidence["items"] if evidence else []
             journey["artifacts_at"] = evidence["at"] if evidence else None
+            journey["interval_seconds"] = self.periods.get(journey["journey"], self.settings.interval_seconds)
+            journey["next_run_at"] = self._next_run(journey["journey"])
         return results
+
+    def _next_run(self, journey: str) -> float | None:
+        """When the journey runs next: the next cycle, or for one with its own interval, the next it is due in."""
+        interval, tick, started = self.settings.interval_seconds, self.last_tick, self.last_started_at
+        if tick is None or started is None:
+            return None
+        period = self.periods.get(journey, interval)
+        return started + (next_due_tick(journey, period, interval, tick) - tick) * interval
 
     def _parse(self, report: CycleReport) -> CycleReport:
         cycle = self.redactor.redact_cycle(report)

@@ -43,6 +43,7 @@ border-left:3px solid #cf222e;
 font-size:12px;max-height:8em;overflow:auto}
 .trace{font-size:12px;color:#57606a;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;margin-top:4px}
 .num{text-align:right;white-space:nowrap}.when{white-space:nowrap;color:#57606a}
+.schedule{font-size:12px;color:#57606a}
 .broken{margin-top:16px;background:#fff8c5;border:1px solid #d4a72c;border-radius:8px;padding:10px 14px}
 """
 
@@ -169,11 +170,34 @@ def _row(journey: JourneyEntry, now: float) -> str:
         f'<td><span class="state {state.replace(" ", "-")}">{escape(state)}</span></td>'
         f'<td><div class="journey">{escape(journey["journey"])}</div>{_steps(journey.get("steps", []))}{message}'
         f"{_evidence(journey, now)}</td>"
-        f'<td class="when"{_title(last_at)}>{_ago(last_at, now) if last_at else "never"}</td>'
+        f'<td class="when"{_title(last_at)}>{_ago(last_at, now) if last_at else "never"}{_schedule(journey, now)}</td>'
         f'<td class="num">{_milliseconds(duration) if duration is not None else ""}</td>'
         f'<td class="when"{_title(since)}>{_ago(since, now) if since else ""}</td>'
         f"<td>{_chart(journey['history'])}</td></tr>"
     )
+
+
+def _schedule(journey: JourneyEntry, now: float) -> str:
+    """How often the journey runs, and when next: ``every 5 min, next in 3 min``."""
+    interval = journey.get("interval_seconds")
+    if not interval:
+        return ""
+    next_at = journey.get("next_run_at")
+    when = f", next {_in(next_at, now)}" if next_at else ""
+    return f'<div class="schedule"{_title(next_at)}>every {_duration(interval)}{when}</div>'
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:g} min"
+    return f"{seconds / 3600:g} h"
+
+
+def _in(then: float, now: float) -> str:
+    seconds = then - now
+    return "now" if seconds < 1 else f"in {_duration(round(seconds))}"
 
 
 def _evidence(journey: JourneyEntry, now: float) -> str:

@@ -18,7 +18,7 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
 def test_prometheus_config_is_valid() -> None:
     result = run(require_binary("promtool", "prometheus"), "check", "config", str(PROMETHEUS_DIR / "prometheus.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
 
 
 def test_rules_are_valid() -> None:
