@@ -26,6 +26,7 @@ from runner.handoff import procs
 from runner.record import summary
 from runner.record.artifacts import URL_PREFIX, ArtifactStore, wsgi_app
 from runner.record.history import History
+from runner.record.maintenance import MaintenanceBook
 from runner.record.metrics import MonitorMetrics
 from runner.record.redact import Redactor
 from runner.settings.command_line import Settings, parse_settings
@@ -35,12 +36,15 @@ from runner.supervisor.monitor import Monitor
 from runner.supervisor.scheduler import FixedRateScheduler
 from runner.web import access, http
 from runner.web import server as web_server
+from runner.web.maintenance_api import PATH as MAINTENANCE_PATH
+from runner.web.maintenance_api import MaintenanceApi
 
 STOP_JOIN_SECONDS = 3.0
 SWITCH_INTERVAL_SECONDS = 0.0005
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PUSH_JOB = "synthetic-monitor"
 PUSH_TIMEOUT_SECONDS = 10.0
+MAINTENANCE_STATE_KEY = "maintenance"  # the ad-hoc windows' key in the state file
 
 
 class _Stop(KeyboardInterrupt):
@@ -96,9 +100,12 @@ def _run(settings: Settings, executor: Executor, artifacts: ArtifactStore) -> in
         location=settings.location,
     )
     history = History(settings.history_runs, settings.state_file)
+    book = MaintenanceBook(settings.maintenance)
+    history.sections[MAINTENANCE_STATE_KEY] = book.state  # ad-hoc windows survive a restart with --state-file
     try:
         history.load()
-        monitor = Monitor(settings, metrics, executor, history, redactor, artifacts=artifacts)
+        book.restore(history.loaded_sections.get(MAINTENANCE_STATE_KEY))
+        monitor = Monitor(settings, metrics, executor, history, redactor, artifacts=artifacts, maintenance=book)
         return run_once(monitor) if settings.once else serve(settings, monitor)
     except ConfigError as exc:
         print(f"synthetic-monitor: error: {exc}", file=sys.stderr)
@@ -151,7 +158,10 @@ def serve(settings: Settings, monitor: Monitor) -> int:
     routes = status.routes()
     if monitor.artifacts is not None:
         routes[URL_PREFIX] = wsgi_app(monitor.artifacts)  # a prefix: /artifacts/<name>
-    app = access.guard(http.make_app(monitor.exposition.wsgi, monitor.health, routes), settings.web_config)
+    users = settings.web_config is not None and bool(settings.web_config.users)
+    maintenance = MaintenanceApi(monitor.maintenance, writable=users, changed=monitor.maintenance_changed)
+    writers: dict[str, http.WSGIApp] = {MAINTENANCE_PATH: maintenance.wsgi, MAINTENANCE_PATH + "/": maintenance.wsgi}
+    app = access.guard(http.make_app(monitor.exposition.wsgi, monitor.health, routes, writers), settings.web_config)
     server = web_server.bind(app, settings.host, settings.port, tls_context(settings.web_config))
     stop = threading.Event()
     threads: list[threading.Thread] = []

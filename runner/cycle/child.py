@@ -74,6 +74,7 @@ def run_cycle(request: CycleRequest) -> None:
         shard=request.shard,
         tick=request.tick,
         interval_seconds=request.interval_seconds,
+        paused=request.paused,
     )
     code, error = 1, ""
     try:
@@ -131,6 +132,7 @@ def cycle_report(
         labels=tuple(recorder.labels),
         periods=recorder.journey_periods(),
         not_due=pool.not_due,
+        paused=tuple(pool.paused),
         exit_status=exit_status,
         error=error,
     )

@@ -43,6 +43,7 @@ from runner.handoff.results import (
     failure_message,
     journey_id,
 )
+from runner.settings.maintenance import Selector
 from runner.settings.shard import EVERY_JOURNEY, Shard
 
 GATHER_SECONDS = 0.002  # workers hold at least dealing.LOOKAHEAD items, so none waits for the controller meanwhile
@@ -88,6 +89,7 @@ class WorkerPool:
         shard: Shard = EVERY_JOURNEY,
         tick: int | None = None,
         interval_seconds: float | None = None,
+        paused: tuple[Selector | None, ...] = (),
     ) -> None:
         self.workers = max(1, workers)
         self.timeout_seconds = timeout_seconds
@@ -98,6 +100,8 @@ class WorkerPool:
         self.shard = shard
         self.tick = tick  # the cycle's number: journeys with an interval of their own run when due
         self.interval_seconds = interval_seconds
+        self.paused_by = paused  # the selectors of the pause windows in force (None: every journey)
+        self.paused: list[str] = []
         self.over_cap = 0
         self.not_due = 0
         self.other_shards = 0
@@ -130,16 +134,25 @@ class WorkerPool:
             send(self.worker_results, (ATTEMPT, failure_message(report.longrepr)))
 
     def due(self) -> list[int]:
-        """The indices of the collected journeys due in this cycle; the others keep their series, unobserved."""
+        """The indices of the collected journeys to run in this cycle: due by their interval, and not paused by a
+        maintenance window. The others keep their series, unobserved."""
         recorder = self.recorder
         interval = self.interval_seconds
-        due = [
-            index
-            for index, (journey, period) in enumerate(zip(recorder.collected, recorder.periods, strict=True))
-            if period is None or interval is None or frequency.is_due(journey, period, interval, self.tick)
-        ]
-        self.not_due = len(recorder.collected) - len(due)
+        labels = dict(recorder.labels)
+        due = []
+        for index, (journey, period) in enumerate(zip(recorder.collected, recorder.periods, strict=True)):
+            if self.paused_by and any(
+                selector is None or selector.selects(journey, dict(labels.get(journey, ())))
+                for selector in self.paused_by
+            ):
+                self.paused.append(journey)
+            elif period is None or interval is None or frequency.is_due(journey, period, interval, self.tick):
+                due.append(index)
+        self.not_due = len(recorder.collected) - len(due) - len(self.paused)
         return due
+
+    def _is_paused(self, journey: str, labels: dict[str, str]) -> bool:
+        return any(selector is None or selector.selects(journey, labels) for selector in self.paused_by)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:

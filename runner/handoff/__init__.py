@@ -21,6 +21,7 @@ from pathlib import Path
 
 from runner.handoff.files import write_atomically
 from runner.handoff.results import CycleReport
+from runner.settings.maintenance import Selector
 from runner.settings.shard import EVERY_JOURNEY, Shard
 
 HEARTBEAT_SECONDS = 0.5
@@ -48,6 +49,7 @@ class CycleRequest:
     degraded_after_seconds: float | None = None
     interval_seconds: float | None = None  # the runner's: journeys' own intervals are multiples of it
     tick: int | None = None  # the cycle's number (runner.handoff.frequency); None: every journey is due
+    paused: tuple[Selector | None, ...] = ()  # pause windows in force: the journeys they select are not run
     shard: Shard = EVERY_JOURNEY
     artifacts_dir: str = ""  # where browser journeys' screenshots go, outside the cycle's folder
     board_path: str = ""  # the RunningBoard: which journey each worker runs

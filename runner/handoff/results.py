@@ -159,6 +159,7 @@ class CycleReport:
     labels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (journey, its labels) when it has any
     periods: tuple[tuple[str, float], ...] = ()  # (journey, seconds) of those with an interval of their own
     not_due: int = 0  # journeys collected but not due in this cycle (their interval is longer than the runner's)
+    paused: tuple[str, ...] = ()  # journeys not run: a pause maintenance window was in force
     exit_status: int = 0  # pytest's
     error: str = ""  # what went wrong with the session itself (an internal error, an interruption), or ""
 

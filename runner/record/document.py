@@ -20,6 +20,7 @@ class HistoryEntry(TypedDict):
     passed: bool
     flaky: bool  # passed only on a retry
     degraded: bool  # passed, but slow or said so
+    muted: bool  # ran in a mute maintenance window
     duration_seconds: float
     reason: str | None  # when it failed: assertion, http, network, tls, timeout, crash, blocked or error
     trace_id: str
@@ -39,6 +40,26 @@ class Artifact(TypedDict):
 
     kind: str
     url: str
+
+
+class MaintenanceEntry(TypedDict):
+    """The maintenance window a journey is in now."""
+
+    name: str
+    mode: str  # pause (not run) or mute (run and recorded, never alerting)
+    until: float  # Unix seconds
+
+
+class WindowEntry(TypedDict):
+    """An occurrence of a maintenance window, in force now or starting within a week."""
+
+    name: str
+    mode: str
+    id: str  # an ad-hoc window's (DELETE /api/maintenance/<id> ends it); "" for one of --maintenance
+    journeys: dict[str, object] | None  # {"labels": {...}, "match": "..."}; None: every journey
+    start: float  # Unix seconds
+    end: float
+    in_force: bool
 
 
 class JourneyEntry(TypedDict):
@@ -61,6 +82,7 @@ class JourneyEntry(TypedDict):
     trace_url: NotRequired[str | None]  # with --trace-url
     interval_seconds: NotRequired[float]  # how often it runs: its @pytest.mark.interval, else the runner's
     next_run_at: NotRequired[float | None]  # when it runs next (Unix seconds); None before the first cycle
+    maintenance: NotRequired[MaintenanceEntry | None]  # the window it is in now, if any
 
 
 class CollectionErrorEntry(TypedDict):
@@ -98,6 +120,7 @@ class Document(TypedDict):
     suite_error: SuiteError | None
     last_cycle: LastCycle | None
     journeys: list[JourneyEntry]
+    maintenance: NotRequired[list[WindowEntry]]  # windows in force or starting within a week, by start
 
 
 class HistoryPart(TypedDict):

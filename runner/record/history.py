@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,6 +39,7 @@ class Run:
     trace_id: str = ""  # the run's W3C trace id
     degraded: str = ""  # passed but degraded: why
     blocked_by: str = ""  # failed because this fixture, wider than the journey, failed
+    muted: bool = False  # ran in a mute maintenance window: recorded, never alerting, left out of uptime
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,9 @@ class History:
         self._failing_since: dict[str, float] = {}
         self._last_steps: dict[str, tuple[StepResult, ...]] = {}  # the last run's only: bounded by MAX_STEPS
         self.last_cycle: CycleSummary | None = None
+        # More state kept in the same file (the ad-hoc maintenance windows): its key -> what to save.
+        self.sections: dict[str, Callable[[], object]] = {}
+        self.loaded_sections: dict[str, object] = {}  # what a loaded file held under keys not its own
         self._lock = threading.Lock()
 
     def add_journeys(self, journeys: Iterable[str]) -> None:
@@ -70,8 +74,11 @@ class History:
             for journey in journeys:
                 self._runs.setdefault(journey, deque(maxlen=self.max_runs))
 
-    def record(self, cycle: CycleReport, finished_at: float, duration_seconds: float) -> None:
-        """Add one cycle's results; drop journeys no longer collected when the collection was clean."""
+    def record(
+        self, cycle: CycleReport, finished_at: float, duration_seconds: float, muted: frozenset[str] = frozenset()
+    ) -> None:
+        """Add one cycle's results (``muted``: the journeys that ran in a mute maintenance window); drop journeys no
+        longer collected when the collection was clean."""
         with self._lock:
             for result in cycle.results:
                 runs = self._runs.setdefault(result.journey, deque(maxlen=self.max_runs))
@@ -87,6 +94,7 @@ class History:
                         result.trace_id,
                         result.degraded,
                         result.blocked_by,
+                        result.journey in muted,
                     )
                 )
                 self._last_steps[result.journey] = result.steps
@@ -150,6 +158,7 @@ class History:
                     "passed": r.passed,
                     "flaky": r.flaky,
                     "degraded": bool(r.degraded),
+                    "muted": r.muted,
                     "duration_seconds": r.duration_seconds,
                     "reason": r.reason,
                     "trace_id": r.trace_id,
@@ -169,6 +178,7 @@ class History:
                 "failing_since": dict(self._failing_since),
                 "last_cycle": asdict(self.last_cycle) if self.last_cycle else None,
             }
+        state.update({key: take() for key, take in self.sections.items()})
         write_atomically(self.state_file, json.dumps(state).encode())
 
     def load(self) -> None:
@@ -189,6 +199,8 @@ class History:
         except state_file.InvalidState as exc:
             raise ConfigError(f"{where}: {exc}; move it aside to start afresh") from None
         last_cycle = None if last is None else CycleSummary(**last)
+        own = {"version", "runs", "failing_since", "last_cycle"}
+        self.loaded_sections = {key: value for key, value in state.items() if key not in own}
         with self._lock:
             self._runs = {
                 name: deque((Run(**run) for run in items), maxlen=self.max_runs) for name, items in runs.items()

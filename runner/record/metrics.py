@@ -34,6 +34,7 @@ FAILURES_HELP = (
 )
 DEGRADED_HELP = "Journey runs that passed but were degraded: slower than their degraded_after, or said so."
 INTERVAL_HELP = "Seconds between the journey's runs: its @pytest.mark.interval, else the runner's interval."
+MAINTENANCE_HELP = "1 while the journey is in a maintenance window (paused or muted: no shipped alert fires), else 0."
 BLOCKED_HELP = "1 while the journey's last run was blocked by the failure of the fixture named, wider than it."
 STEP_HELP = "Duration of one step (a `with step(name):` block) of a journey in seconds, by result."
 FLAKY_HELP = "Cycles in which the journey failed, was retried and passed (a success for alerting, kept apart)."
@@ -55,6 +56,7 @@ class _Journey:
         "flaky",
         "interval",
         "labels",
+        "maintenance",
         "step_exemplars",
         "steps",
         "success",
@@ -68,6 +70,7 @@ class _Journey:
         self.degraded = 0
         self.blocked_by = ""  # the fixture that blocked the last run, if it was blocked
         self.interval: float | None = None  # its own interval; None: the runner's
+        self.maintenance = 0.0  # 1.0 while in a maintenance window
         self.success: float | None = None
         self.steps: dict[str, tuple[list[list[int]], list[float]]] = {}  # step -> (buckets, sums) per result
         self.labels: dict[str, str] = {}
@@ -120,6 +123,17 @@ class JourneySeries:
                 if journey in self._journeys:
                     self._journeys[journey].interval = given.get(journey)
 
+    def set_maintenance(self, journeys: set[str]) -> None:
+        """The journeys in a maintenance window now (every other journey is in none)."""
+        with self._lock:
+            for journey, state in self._journeys.items():
+                state.maintenance = 1.0 if journey in journeys else 0.0
+
+    def labels_of(self) -> dict[str, dict[str, str]]:
+        """Every journey's labels (from @pytest.mark.labels), as the last collection gave them."""
+        with self._lock:
+            return {journey: dict(state.labels) for journey, state in self._journeys.items()}
+
     def observe(self, result: JourneyResult, at: float | None = None) -> None:
         """One run of one journey, and of each step it ran; its trace id is the buckets' exemplar."""
         at = time.time() if at is None else at
@@ -160,9 +174,10 @@ class JourneySeries:
         yield CounterMetricFamily("synthetic_journey_degraded", DEGRADED_HELP, labels=["journey"])
         yield GaugeMetricFamily("synthetic_journey_blocked", BLOCKED_HELP, labels=["journey", "fixture"])
         yield GaugeMetricFamily("synthetic_journey_interval_seconds", INTERVAL_HELP, labels=["journey"])
+        yield GaugeMetricFamily("synthetic_journey_maintenance", MAINTENANCE_HELP, labels=["journey"])
 
     def collect(self) -> Iterator[Metric]:
-        duration, success, failures, steps, info, flaky, degraded, blocked, interval = self.describe()
+        duration, success, failures, steps, info, flaky, degraded, blocked, interval, maintenance = self.describe()
         with self._lock:
             for journey, state in self._journeys.items():
                 for result, counts, total, exemplars in zip(
@@ -185,7 +200,8 @@ class JourneySeries:
                 if state.blocked_by:
                     blocked.add_metric([journey, state.blocked_by], 1.0)  # type: ignore[attr-defined]
                 interval.add_metric([journey], state.interval or self.interval_seconds)  # type: ignore[attr-defined]
-        yield from (duration, success, failures, steps, info, flaky, degraded, blocked, interval)
+                maintenance.add_metric([journey], state.maintenance)  # type: ignore[attr-defined]
+        yield from (duration, success, failures, steps, info, flaky, degraded, blocked, interval, maintenance)
 
     def _cumulative(self, counts: list[int], exemplars: dict[int, Exemplar]) -> list[Any]:
         """Cumulative bucket counts; a bucket with an exemplar is a (bound, count, exemplar) triple."""

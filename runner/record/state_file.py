@@ -77,6 +77,7 @@ RUN_CHECKS: dict[str, Check] = {
     "trace_id": _text,
     "degraded": _text,
     "blocked_by": _text,
+    "muted": _boolean,
 }
 RUN_REQUIRED = frozenset({"at", "passed", "duration_seconds"})  # the others have defaults in history.Run
 CYCLE_CHECKS: dict[str, Check] = {

@@ -16,6 +16,7 @@ from typing import NoReturn, TypeVar
 
 from runner.errors import ConfigError
 from runner.settings.labels import MAX_LABEL_VALUE_CHARS
+from runner.settings.maintenance import Window, load_windows
 from runner.settings.shard import EVERY_JOURNEY, Shard, parse_shard
 from runner.settings.web_config import WebConfig, load_web_config
 
@@ -77,6 +78,7 @@ class Settings:
     max_journeys: int = DEFAULT_MAX_JOURNEYS
     retries: int | None = None  # None: the pytest configuration's own --reruns, if any, applies
     degraded_after_seconds: float | None = None  # a passing journey slower than this is degraded
+    maintenance: tuple[Window, ...] = ()  # the windows of --maintenance
     shard: Shard = EVERY_JOURNEY
     location: str | None = None
     trace_url: str | None = None  # a template with {trace_id}
@@ -127,6 +129,11 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
         "SYNTHETIC_DEGRADED_AFTER",
         "a journey that passes but takes longer than SECONDS is degraded; @pytest.mark.degraded_after wins "
         "(default: none)",
+    ),
+    (
+        "--maintenance",
+        "SYNTHETIC_MAINTENANCE",
+        'YAML file of maintenance windows, in which journeys are paused or muted (see README, "Maintenance windows")',
     ),
     (
         "--shard",
@@ -207,6 +214,7 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         max_journeys=setting("--max-journeys", str(DEFAULT_MAX_JOURNEYS), _max_journeys),
         retries=setting("--retries", "", _retries),
         degraded_after_seconds=setting("--degraded-after", "", _optional_seconds),
+        maintenance=setting("--maintenance", "", _maintenance_windows),
         shard=setting("--shard", "1/1", lambda value, source: parse_shard(value, source, env)),
         location=setting("--location", "", _location),
         trace_url=setting("--trace-url", "", _trace_url),
@@ -221,6 +229,10 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
 
 def _fail(source: str, expected: str, value: str) -> NoReturn:
     raise ConfigError(f"{source} must be {expected}, got {value!r}")
+
+
+def _maintenance_windows(value: str, source: str) -> tuple[Window, ...]:
+    return load_windows(Path(value), source) if value else ()
 
 
 def _optional_seconds(value: str, source: str) -> float | None:

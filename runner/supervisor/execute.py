@@ -36,6 +36,7 @@ from runner.handoff import (
 from runner.handoff.procs import PPID, kill_family, stat_fields, state_of
 from runner.handoff.results import CycleReport
 from runner.settings.command_line import Settings
+from runner.settings.maintenance import Selector
 from runner.supervisor import forking
 from runner.supervisor.scratch import Scratch, clear_abandoned
 
@@ -139,11 +140,14 @@ class Executor:
             self._scratches.append(Scratch.make())
         return self._scratches[0]
 
-    def execute(self, collect_only: bool = False, tick: int | None = None) -> Execution:
+    def execute(
+        self, collect_only: bool = False, tick: int | None = None, paused: tuple[Selector | None, ...] = ()
+    ) -> Execution:
         """Run (or only collect) the suite once; never raises for what the journeys or the disk do.
 
         ``tick`` numbers the cycle (``runner.handoff.frequency``): journeys with an interval of their own run only
-        when due in it. None runs every journey (``--once``).
+        when due in it. None runs every journey (``--once``). ``paused``: the journeys of the pause maintenance
+        windows in force, not run.
         """
         try:
             folder = tempfile.TemporaryDirectory(prefix="cycle-", dir=self._scratch().root, ignore_cleanup_errors=True)
@@ -151,7 +155,7 @@ class Executor:
             problem = f"cannot create the cycle's folder in {tempfile.gettempdir()}: {exc.strerror or exc}"
             return Execution(report=None, exit_code=None, output_tail="", problem=problem)
         with folder as workdir:
-            request = self._request(Path(workdir), collect_only, tick)
+            request = self._request(Path(workdir), collect_only, tick, paused)
             try:
                 Path(request.heartbeat_path).touch()
                 (Path(workdir) / "tmp").mkdir()
@@ -201,7 +205,9 @@ class Executor:
     def _quiet_limit(self) -> float:
         return self._settings.timeout_seconds + 2 * KILL_GRACE_SECONDS + HEARTBEAT_SECONDS
 
-    def _request(self, workdir: Path, collect_only: bool, tick: int | None) -> CycleRequest:
+    def _request(
+        self, workdir: Path, collect_only: bool, tick: int | None, paused: tuple[Selector | None, ...]
+    ) -> CycleRequest:
         settings = self._settings
         return CycleRequest(
             journeys=str(settings.journeys),
@@ -219,6 +225,7 @@ class Executor:
             degraded_after_seconds=settings.degraded_after_seconds,
             interval_seconds=settings.interval_seconds,
             tick=tick,
+            paused=paused,
             shard=settings.shard,
             artifacts_dir=str(self.artifacts_dir or ""),
         )

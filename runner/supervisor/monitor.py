@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import write_to_textfile
@@ -24,6 +25,7 @@ from runner.logs import get_logger
 from runner.record.artifacts import ArtifactStore
 from runner.record.document import Document, SuiteError
 from runner.record.history import History
+from runner.record.maintenance import MaintenanceBook
 from runner.record.metrics import MonitorMetrics
 from runner.record.redact import Redactor
 from runner.settings.command_line import Settings
@@ -43,6 +45,7 @@ class Monitor:
         redactor: Redactor | None = None,
         *,
         artifacts: ArtifactStore | None = None,
+        maintenance: MaintenanceBook | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -50,6 +53,7 @@ class Monitor:
         self.history = history or History(settings.history_runs)
         self.redactor = redactor or Redactor()
         self.artifacts = artifacts
+        self.maintenance = maintenance or MaintenanceBook(settings.maintenance)
         self.exposition = MetricsExposition(
             metrics.registry, max_age_seconds=max(DEFAULT_MAX_AGE_SECONDS, settings.interval_seconds)
         )
@@ -85,6 +89,7 @@ class Monitor:
             self.metrics.record_error()
             self._log_suite_error(execution, "collection", collected.error)
         self.metrics.add_collection(collected)
+        self.mark_maintenance()
         self.periods = dict(collected.periods)
         self.history.add_journeys(collected.collected)
         self._publish()
@@ -140,7 +145,8 @@ class Monitor:
         # A serving runner numbers its cycles by the wall clock; --once runs every journey.
         tick = None if self.settings.once else cycle_tick(started, self.settings.interval_seconds)
         self.last_tick, self.last_started_at = tick, started
-        execution = self.executor.execute(tick=tick)
+        paused = self.maintenance.paused(datetime.fromtimestamp(started, UTC))
+        execution = self.executor.execute(tick=tick, paused=paused)
         self.last_execution = execution
         finished, duration = time.time(), time.monotonic() - self.last_cycle_started
         if execution.stopped or (execution.usage_error and self.settings.once):
@@ -153,6 +159,7 @@ class Monitor:
         cycle = self._parse(execution.report)
         self.periods = dict(cycle.periods)
         self.metrics.record_cycle(cycle, finished_at=finished, duration_seconds=duration)
+        muted = self.mark_maintenance(finished)
         self.last_report = cycle
         self._log_cycle(cycle, started, duration, scheduled)
         if cycle.error:  # its journeys count, but the cycle is an error: pytest's session broke
@@ -160,7 +167,7 @@ class Monitor:
         else:
             self.suite_error = None
         self._write_metrics_file()
-        self._record_history(cycle, finished, duration)
+        self._record_history(cycle, finished, duration, muted)
         # After the history: whoever sees a failure's screenshot in /api/results sees that cycle's results too.
         self._keep_artifacts(cycle, finished)
         self._publish()
@@ -198,7 +205,30 @@ class Monitor:
             journey["artifacts_at"] = evidence["at"] if evidence else None
             journey["interval_seconds"] = self.periods.get(journey["journey"], self.settings.interval_seconds)
             journey["next_run_at"] = self._next_run(journey["journey"])
+        self._add_maintenance(results)
         return results
+
+    def _add_maintenance(self, results: Document) -> None:
+        """The windows in force or coming, and the one each journey is in now."""
+        now = datetime.now(UTC)
+        results["maintenance"] = [
+            {
+                "name": window.name,
+                "mode": window.mode,
+                "id": window.id,
+                "journeys": window.journeys.to_json() if window.journeys is not None else None,
+                "start": start.timestamp(),
+                "end": end.timestamp(),
+                "in_force": start <= now < end,
+            }
+            for window, start, end in self.maintenance.upcoming(now)
+        ]
+        labels = self.metrics.journey_series.labels_of()
+        for journey in results["journeys"]:
+            found = self.maintenance.in_force(journey["journey"], labels.get(journey["journey"], {}), now)
+            journey["maintenance"] = (
+                {"name": found[0].name, "mode": found[0].mode, "until": found[1].timestamp()} if found else None
+            )
 
     def _next_run(self, journey: str) -> float | None:
         """When the journey runs next: the next cycle, or for one with its own interval, the next it is due in."""
@@ -226,9 +256,31 @@ class Monitor:
         except OSError as exc:
             self.log.error("could not keep a failed browser journey's screenshot", error=str(exc))
 
-    def _record_history(self, cycle: CycleReport, finished: float, duration: float) -> None:
+    def mark_maintenance(self, at: float | None = None) -> frozenset[str]:
+        """Set each journey's synthetic_journey_maintenance for the windows in force; the journeys in a mute one."""
+        moment = datetime.fromtimestamp(time.time() if at is None else at, UTC)
+        in_window, muted = set(), set()
+        for journey, labels in self.metrics.journey_series.labels_of().items():
+            found = self.maintenance.in_force(journey, labels, moment)
+            if found is not None:
+                in_window.add(journey)
+                if found[0].mode == "mute":
+                    muted.add(journey)
+        self.metrics.journey_series.set_maintenance(in_window)
+        return frozenset(muted)
+
+    def maintenance_changed(self) -> None:
+        """An ad-hoc window was made or ended: the gauges, the state file and the documents say so at once."""
+        self.mark_maintenance()
         try:
-            self.history.record(cycle, finished, duration)
+            self.history.save()
+        except OSError as exc:
+            self.log.error("could not write the state file", path=str(self.settings.state_file), error=str(exc))
+        self._publish()
+
+    def _record_history(self, cycle: CycleReport, finished: float, duration: float, muted: frozenset[str]) -> None:
+        try:
+            self.history.record(cycle, finished, duration, muted)
         except OSError as exc:
             self.log.error("could not write the state file", path=str(self.settings.state_file), error=str(exc))
 

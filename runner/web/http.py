@@ -1,4 +1,5 @@
-"""The runner's WSGI app, GET only: /metrics, /healthz, the status page, /api/results and /artifacts/.
+"""The runner's WSGI app: /metrics, /healthz, the status page, /api/results and /artifacts/ (GET only), and
+/api/maintenance (``runner.web.maintenance_api``), which answers its own methods.
 
 Served by ``runner.web.server``; basic auth is a WSGI layer in front of it (``runner.web.access``).
 
@@ -36,11 +37,19 @@ PAGE_HEADERS = [
 ]
 
 
-def make_app(metrics: WSGIApp, health: Health, routes: dict[str, WSGIApp] | None = None) -> WSGIApp:
+def make_app(
+    metrics: WSGIApp,
+    health: Health,
+    routes: dict[str, WSGIApp] | None = None,
+    writers: dict[str, WSGIApp] | None = None,
+) -> WSGIApp:
     """A WSGI app serving /metrics, /healthz and any extra ``routes`` (one ending in "/" serves the paths under
-    it); other methods get 405."""
+    it) to GET and HEAD, other methods getting 405; ``writers`` are routes that answer every method themselves
+    (/api/maintenance)."""
     table: dict[str, WSGIApp] = {"/metrics": metrics, "/healthz": _health_app(health)}
     table.update(routes or {})
+    table.update(writers or {})
+    own_methods = set(map(id, (writers or {}).values()))
     prefixes = [(path, route) for path, route in table.items() if len(path) > 1 and path.endswith("/")]
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -48,7 +57,7 @@ def make_app(metrics: WSGIApp, health: Health, routes: dict[str, WSGIApp] | None
         route = table.get(path) or next((r for prefix, r in prefixes if path.startswith(prefix)), None)
         if route is None:
             return _text(start_response, "404 Not Found", f"no such path {path}; try / or /metrics\n")
-        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") and id(route) not in own_methods:
             return _text(start_response, "405 Method Not Allowed", "only GET\n", [("Allow", "GET, HEAD")])
         return route(environ, start_response)
 

@@ -11,7 +11,15 @@ import datetime
 import time
 from html import escape
 
-from runner.record.document import Document, HistoryEntry, JourneyEntry, LastCycle, StepEntry, SuiteError
+from runner.record.document import (
+    Document,
+    HistoryEntry,
+    JourneyEntry,
+    LastCycle,
+    StepEntry,
+    SuiteError,
+    WindowEntry,
+)
 
 REFRESH_SECONDS_MIN = 2
 REFRESH_SECONDS_MAX = 30
@@ -44,6 +52,8 @@ font-size:12px;max-height:8em;overflow:auto}
 .trace{font-size:12px;color:#57606a;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;margin-top:4px}
 .num{text-align:right;white-space:nowrap}.when{white-space:nowrap;color:#57606a}
 .schedule{font-size:12px;color:#57606a}
+.maintenance{font-size:12px;color:#0550ae;font-weight:600}
+.windows{margin-top:16px;background:#ddf4ff;border:1px solid #54aeff;border-radius:8px;padding:10px 14px}
 .broken{margin-top:16px;background:#fff8c5;border:1px solid #d4a72c;border-radius:8px;padding:10px 14px}
 """
 
@@ -79,6 +89,7 @@ def render(results: Document, interval_seconds: float, now: float | None = None)
 {rows}
 </tbody></table>
 {_broken_files(results.get("last_cycle"))}
+{_windows(results.get("maintenance") or [], now)}
 </main></body></html>
 """
 
@@ -168,13 +179,54 @@ def _row(journey: JourneyEntry, now: float) -> str:
     return (
         f'<tr class="row-{state.replace(" ", "-")}">'
         f'<td><span class="state {state.replace(" ", "-")}">{escape(state)}</span></td>'
-        f'<td><div class="journey">{escape(journey["journey"])}</div>{_steps(journey.get("steps", []))}{message}'
+        f'<td><div class="journey">{escape(journey["journey"])}</div>{_in_maintenance(journey)}'
+        f"{_steps(journey.get('steps', []))}{message}"
         f"{_evidence(journey, now)}</td>"
         f'<td class="when"{_title(last_at)}>{_ago(last_at, now) if last_at else "never"}{_schedule(journey, now)}</td>'
         f'<td class="num">{_milliseconds(duration) if duration is not None else ""}</td>'
         f'<td class="when"{_title(since)}>{_ago(since, now) if since else ""}</td>'
         f"<td>{_chart(journey['history'])}</td></tr>"
     )
+
+
+def _in_maintenance(journey: JourneyEntry) -> str:
+    """``maintenance until 23:00 UTC (payments deploy)`` while the journey is in a window."""
+    found = journey.get("maintenance")
+    if not found:
+        return ""
+    what = "paused" if found["mode"] == "pause" else "muted"
+    until = _clock(found["until"])
+    return f'<div class="maintenance">maintenance until {until} ({escape(found["name"])}), {what}</div>'
+
+
+def _windows(windows: list[WindowEntry], now: float) -> str:
+    """The maintenance windows in force and those starting within a week."""
+    if not windows:
+        return ""
+    items = "".join(
+        f"<li><strong>{escape(window['name'])}</strong> ({escape(window['mode'])}"
+        f"{', ' + escape(_selected(window)) if window['journeys'] else ', every journey'}): "
+        f"{'now, ' if window['in_force'] else ''}{_clock(window['start'])} to {_clock(window['end'])}"
+        f"{' (id ' + escape(window['id']) + ')' if window['id'] else ''}</li>"
+        for window in windows
+    )
+    return f'<div class="windows" id="maintenance"><strong>Maintenance windows</strong><ul>{items}</ul></div>'
+
+
+def _selected(window: WindowEntry) -> str:
+    journeys = window["journeys"] or {}
+    labels = journeys.get("labels") or {}
+    parts = [f"{name}={value}" for name, value in dict(labels).items()] if isinstance(labels, dict) else []
+    if journeys.get("match"):
+        parts.append(f"journeys {journeys['match']}")
+    return " ".join(parts) or "every journey"
+
+
+def _clock(then: float) -> str:
+    """``23:00 UTC`` today, else ``Sat 5 Dec 23:00 UTC``."""
+    moment = datetime.datetime.fromtimestamp(then, datetime.UTC)
+    today = datetime.datetime.now(datetime.UTC).date()
+    return moment.strftime("%H:%M UTC") if moment.date() == today else moment.strftime("%a %-d %b %H:%M UTC")
 
 
 def _schedule(journey: JourneyEntry, now: float) -> str:

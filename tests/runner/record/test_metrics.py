@@ -201,12 +201,12 @@ def test_once_the_fixture_recovers_its_gauge_and_the_journeys_blocked_series_go(
     assert value(metrics, "synthetic_fixture_failures_total", fixture="signed_in") == 1
 
 
-def test_a_journey_that_never_failed_costs_2b_plus_11_series() -> None:
-    # 2B + 6 histogram series, success, info, flaky, degraded, interval: docs/scaling.md, section 3.
+def test_a_journey_that_never_failed_costs_2b_plus_12_series() -> None:
+    # 2B + 6 histogram series, success, info, flaky, degraded, interval, maintenance: docs/scaling.md, section 3.
     metrics = new_metrics()
     metrics.record_cycle(CYCLE, finished_at=1000.0, duration_seconds=2.0)
     per_journey = [key for key in samples(metrics) if ("journey", "a.py::test_ok") in key[1]]
-    assert len(per_journey) == 2 * len(DEFAULT_BUCKETS) + 11
+    assert len(per_journey) == 2 * len(DEFAULT_BUCKETS) + 12
 
 
 def test_every_journey_exports_its_interval_its_own_or_the_runners() -> None:

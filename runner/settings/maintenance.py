@@ -1,0 +1,478 @@
+"""Maintenance windows: when a journey is paused (not run at all) or muted (run and recorded, never alerting).
+
+Usage::
+
+    windows = load_windows(Path("maintenance.yml"))     # MaintenanceError: one line naming the window and field
+    found = in_force(windows, "test_search_finds_a_room", {"team": "search"}, now)
+    if found:
+        window, until = found                           # window.mode is "pause" or "mute"
+    soon = upcoming(windows, now, 86400)                # [(window, start, end)], by start
+
+A window is a one-off (``start``/``end``, aware times) or recurring (a 5-field cron ``schedule`` in the window's
+``timezone``, lasting ``duration_seconds`` of real time). Ad-hoc windows come from ``POST /api/maintenance``
+(``window_from_json``) and go to the state file as ``to_json()`` (read back by ``window_from_state``).
+
+Daylight-saving changes (croniter 7 given aware times in the window's zone, which we rely on and test):
+a local start time that does not exist (02:30 on the spring-forward Sunday in Europe/Berlin) starts at the first
+minute after the gap (03:00 CEST), unless the hour field is a wildcard ("30 * * * *"), whose gap occurrence is
+skipped. A local start time that happens twice (02:30 on the autumn Sunday) is yielded twice by croniter; we keep
+only the first instant, as cron(8) runs a fixed-time job once, unless the hour field is a wildcard, where both
+are real, distinct occurrences. A window always lasts its duration in real time, whatever the clocks do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from croniter import CroniterBadDateError, croniter
+
+from runner.errors import ConfigError
+
+MODES = ("pause", "mute")
+MODE_HELP = "'pause' (not run at all) or 'mute' (run and recorded, never alerting)"
+MAX_FILE_BYTES = 1 << 20
+MAX_DURATION_SECONDS = 366 * 86400.0
+# Occurrences walked to join those that overlap (a duration longer than the cron's period); one that always
+# overlaps ("* * * * *" lasting 2m) is in force without end, and its span is cut after this many.
+MAX_STEPS = 100
+DEFAULT_UPCOMING_PER_WINDOW = 10
+WINDOW_KEYS = ("name", "mode", "journeys", "start", "end", "schedule", "duration", "timezone")
+BODY_KEYS = ("name", "mode", "journeys", "duration", "start", "end")
+STATE_KEYS = ("id", "name", "mode", "journeys", "start", "end", "schedule", "duration_seconds", "timezone")
+SELECTOR_KEYS = ("labels", "match")
+DURATION = re.compile(r"(?=\d)(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+DURATION_HELP = "a positive time like '90s', '10m', '1h30m' or '2d', or a number of seconds"
+TIME_EXAMPLE = "2026-12-05T23:00:00Z"
+
+
+class MaintenanceError(ConfigError, ValueError):
+    """A bad maintenance window: one line naming the window (or the request's field), the value and the fix."""
+
+
+class _Bad(Exception):
+    """A field's problem, before the caller says where the field was (a file's window, a request, the state)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(field, problem)
+        self.field, self.problem = field, problem
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """Which journeys a window covers: every label pair equal to the journey's, and the id matching a glob."""
+
+    labels: tuple[tuple[str, str], ...] = ()
+    match: str = ""
+
+    def selects(self, journey: str, labels: Mapping[str, str]) -> bool:
+        """True when every pair of ``labels`` is the journey's and ``match`` ("" for any) matches its id."""
+        pairs = all(labels.get(key) == value for key, value in self.labels)
+        return pairs and (not self.match or fnmatch.fnmatchcase(journey, self.match))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"labels": dict(self.labels), "match": self.match}
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A one-off (``start``/``end``) or recurring (``schedule``, ``duration_seconds``, ``timezone``) window."""
+
+    name: str
+    mode: str
+    journeys: Selector | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    schedule: str = ""
+    duration_seconds: float = 0.0
+    timezone: str = "UTC"
+    id: str = ""
+
+    def occurrence(self, at: datetime) -> tuple[datetime, datetime] | None:
+        """The (start, end) in force at ``at`` (start <= at < end), UTC, else None; overlapping occurrences
+        of a recurring window count as one."""
+        if not self.schedule:
+            start, end = self._one_off()
+            return (start, end) if start <= at < end else None
+        return _span(self.schedule, self.timezone, self.duration_seconds, at)
+
+    def next_start(self, at: datetime) -> tuple[datetime, datetime] | None:
+        """The first occurrence starting after ``at``, or None (a one-off window that has started)."""
+        if not self.schedule:
+            start, end = self._one_off()
+            return (start, end) if start > at else None
+        current = self.occurrence(at)
+        first = next(_starts(self.schedule, self.timezone, current[1] if current else at, backward=False), None)
+        if first is None:
+            return None
+        return first, _joined_end(self.schedule, self.timezone, self.duration_seconds, first)
+
+    def to_json(self) -> dict[str, Any]:
+        """The window as JSON (the state file, /api/maintenance, /api/results); window_from_state reads it."""
+        shape: dict[str, Any] = {
+            "name": self.name,
+            "mode": self.mode,
+            "journeys": None if self.journeys is None else self.journeys.to_json(),
+        }
+        if self.schedule:
+            shape.update(schedule=self.schedule, duration_seconds=self.duration_seconds, timezone=self.timezone)
+        else:
+            start, end = self._one_off()
+            shape.update(start=iso(start), end=iso(end))
+        return shape | ({"id": self.id} if self.id else {})
+
+    def _one_off(self) -> tuple[datetime, datetime]:
+        if self.start is None or self.end is None:
+            raise ValueError(f"window {self.name!r} has neither a schedule nor both start and end")
+        return self.start, self.end
+
+
+def iso(moment: datetime) -> str:
+    """An aware time as ISO 8601 in UTC with a Z: 2026-12-05T22:00:00Z."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def in_force(
+    windows: Iterable[Window], journey: str, labels: Mapping[str, str], at: datetime
+) -> tuple[Window, datetime] | None:
+    """The window in force for the journey at ``at`` and its end: a pause wins over a mute, then the latest end."""
+    best: tuple[tuple[bool, datetime], Window, datetime] | None = None
+    for window in windows:
+        if window.journeys is not None and not window.journeys.selects(journey, labels):
+            continue
+        span = window.occurrence(at)
+        if span is not None and (best is None or (window.mode == "pause", span[1]) > best[0]):
+            best = ((window.mode == "pause", span[1]), window, span[1])
+    return None if best is None else (best[1], best[2])
+
+
+def upcoming(
+    windows: Iterable[Window], at: datetime, horizon_seconds: float, per_window: int = DEFAULT_UPCOMING_PER_WINDOW
+) -> list[tuple[Window, datetime, datetime]]:
+    """Occurrences in force at ``at`` or starting within ``horizon_seconds`` of it (``per_window`` at most
+    of each window), by start."""
+    limit = at + timedelta(seconds=horizon_seconds)
+    found: list[tuple[Window, datetime, datetime]] = []
+    for window in windows:
+        span, count = window.occurrence(at) or window.next_start(at), 0
+        while span is not None and span[0] <= limit and count < per_window:
+            found.append((window, *span))
+            span, count = window.next_start(span[1]), count + 1
+    return sorted(found, key=lambda item: (item[1], item[2], item[0].name))
+
+
+# --- reading windows ---------------------------------------------------------------------------------------------
+
+
+def load_windows(path: Path, source: str = "--maintenance") -> tuple[Window, ...]:
+    """The windows of a YAML file (``windows: [...]``); MaintenanceError naming the first bad window and field."""
+    where = f"{source} {path}"
+    try:
+        with path.open("rb") as file:
+            text = file.read(MAX_FILE_BYTES + 1).decode("utf-8")
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8
+        raise MaintenanceError(f"{where}: cannot read the maintenance file: {_reason(exc)}") from None
+    if len(text) > MAX_FILE_BYTES:
+        raise MaintenanceError(f"{where}: the file is larger than {MAX_FILE_BYTES} bytes; is it the right file?")
+    try:
+        document = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader that rejects duplicate keys)
+    except yaml.YAMLError as exc:
+        raise MaintenanceError(f"{where} is not valid YAML: {_yaml_problem(exc)}") from None
+    windows: list[Window] = []
+    for position, item in enumerate(_listed(document, where), 1):
+        try:
+            window = _file_window(item)
+        except _Bad as bad:
+            raise MaintenanceError(f"{where}: {_label(item, position)}: {_said(bad)}") from None
+        if same := next((n for n, seen in enumerate(windows, 1) if seen.name == window.name), None):
+            raise MaintenanceError(
+                f"{where}: window {position}: name {window.name!r} is also the name of window {same}; "
+                "give each window a name of its own"
+            )
+        windows.append(window)
+    return tuple(windows)
+
+
+def window_from_json(body: object, now: datetime, new_id: str) -> Window:
+    """The window a ``POST /api/maintenance`` body asks for, with id ``new_id``; MaintenanceError naming the field."""
+    try:
+        fields = _fields(body, BODY_KEYS, "field", "the body must be a JSON object")
+        name, mode, journeys = _common(fields)
+        if "duration" in fields:
+            if "start" in fields or "end" in fields:
+                raise _Bad("duration", "cannot be given with start or end: give a duration (from now) or start and end")
+            start = now.astimezone(UTC)
+            end = start + timedelta(seconds=_duration(fields["duration"], "duration"))
+        elif "start" in fields or "end" in fields:
+            start, end = _one_off(fields)
+            if end <= now:
+                raise _Bad("end", f"{iso(end)} is in the past (now {iso(now)}); give a later end, or a duration")
+        else:
+            raise _Bad("", "give a duration (the window starts now), or start and end (ISO 8601 with a zone)")
+    except _Bad as bad:
+        raise MaintenanceError(f"field {bad.field!r} {bad.problem}" if bad.field else bad.problem) from None
+    return Window(name, mode, journeys, start, end, id=new_id)
+
+
+def window_from_state(item: object) -> Window:
+    """A window as ``Window.to_json`` wrote it (the state file); MaintenanceError naming the window and field."""
+    try:
+        fields = _fields(item, STATE_KEYS, "key", "a saved window must be a JSON object")
+        name, mode, journeys = _common(fields)
+        identity = fields.get("id", "")
+        if not isinstance(identity, str):
+            raise _Bad("id", f"must be a string, got {_shown(identity)}")
+        if "schedule" in fields:
+            schedule, seconds, zone = _recurring(fields, "duration_seconds")
+            return Window(name, mode, journeys, None, None, schedule, seconds, zone, identity)
+        return Window(name, mode, journeys, *_one_off(fields), id=identity)
+    except _Bad as bad:
+        raise MaintenanceError(f"maintenance state: saved {_label(item, 0)}: {_said(bad)}") from None
+
+
+def _listed(document: object, where: str) -> list[object]:
+    """The ``windows`` list of the file's document."""
+    if not isinstance(document, dict):
+        raise MaintenanceError(f"{where}: the top level must be a mapping with a windows list, got {_shown(document)}")
+    if unknown := [key for key in document if key != "windows"]:
+        raise MaintenanceError(f"{where}: unknown key {_names(unknown)} at the top level; expected windows")
+    items = document.get("windows")
+    if not isinstance(items, list):
+        raise MaintenanceError(f"{where}: windows must be a list of windows (maybe empty: []), got {_shown(items)}")
+    return items
+
+
+def _file_window(item: object) -> Window:
+    fields = _fields(item, WINDOW_KEYS, "key", "a window must be a mapping of keys to values")
+    name, mode, journeys = _common(fields)
+    one_off = [key for key in ("start", "end") if key in fields]
+    recurring = [key for key in ("schedule", "duration") if key in fields]
+    if one_off and recurring:
+        raise _Bad(
+            one_off[0],
+            f"and {recurring[0]} cannot both be given: a window is one-off (start and end) or recurring "
+            "(schedule and duration)",
+        )
+    if recurring:
+        if "schedule" not in fields:
+            raise _Bad("schedule", "is required with duration (a one-off window has start and end instead)")
+        return Window(name, mode, journeys, None, None, *_recurring(fields, "duration"))
+    if "timezone" in fields:
+        raise _Bad("timezone", "applies only with a schedule; start and end carry their own zone")
+    if not one_off:
+        raise _Bad("", "give start and end (a one-off window) or schedule and duration (a recurring one)")
+    return Window(name, mode, journeys, *_one_off(fields))
+
+
+def _fields(item: object, allowed: tuple[str, ...], noun: str, shape: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise _Bad("", f"{shape} ({', '.join(allowed)}), got {_shown(item)}")
+    if unknown := [key for key in item if key not in allowed]:
+        raise _Bad("", f"unknown {noun} {_names(unknown)}; expected {', '.join(allowed)}")
+    return item
+
+
+def _common(fields: dict[str, Any]) -> tuple[str, str, Selector | None]:
+    """The name, mode and journeys every window has."""
+    name, mode = fields.get("name"), fields.get("mode")
+    if "name" not in fields:
+        raise _Bad("name", "is required: a non-empty string naming the window")
+    if not isinstance(name, str) or not name.strip():
+        raise _Bad("name", f"must be a non-empty string, got {_shown(name)}")
+    if "mode" not in fields:
+        raise _Bad("mode", f"is required: {MODE_HELP}")
+    if mode not in MODES:
+        raise _Bad("mode", f"must be {MODE_HELP}, got {_shown(mode)}")
+    return name, mode, _selector(fields.get("journeys"))
+
+
+def _selector(value: object) -> Selector | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _Bad("journeys", f"must be a mapping with labels and/or match, got {_shown(value)}")
+    if unknown := [key for key in value if key not in SELECTOR_KEYS]:
+        raise _Bad("journeys", f"has unknown key {_names(unknown)}; expected labels, match")
+    labels = {} if value.get("labels") is None else value["labels"]
+    match = "" if value.get("match") is None else value["match"]
+    if not isinstance(labels, dict):
+        raise _Bad("journeys.labels", f"must be a mapping of label names to values, got {_shown(labels)}")
+    for key, text in labels.items():
+        if not isinstance(key, str) or not key:
+            raise _Bad("journeys.labels", f"must have label names that are non-empty strings, got {key!r}")
+        if not isinstance(text, str):
+            raise _Bad(f"journeys.labels.{key}", f"must be a string, got {_shown(text)}; quote it")
+    if not isinstance(match, str):
+        raise _Bad("journeys.match", f"must be a glob on the journey id like 'test_search*', got {_shown(match)}")
+    return Selector(tuple(labels.items()), match)
+
+
+def _one_off(fields: dict[str, Any]) -> tuple[datetime, datetime]:
+    for key, other in (("start", "end"), ("end", "start")):
+        if key not in fields:
+            raise _Bad(key, f"is required with {other}: a one-off window has both")
+    start, end = _time(fields["start"], "start"), _time(fields["end"], "end")
+    if end <= start:
+        raise _Bad("end", f"{iso(end)} must be after start {iso(start)}")
+    return start, end
+
+
+def _time(value: object, key: str) -> datetime:
+    moment = None
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            moment = datetime.fromisoformat(value)
+    if moment is None or moment.tzinfo is None:
+        raise _Bad(key, f"must be an ISO 8601 time with a zone, got {_shown(value)}; write it like {TIME_EXAMPLE}")
+    return moment.astimezone(UTC)
+
+
+def _recurring(fields: dict[str, Any], duration_key: str) -> tuple[str, float, str]:
+    """A recurring window's schedule, duration in seconds and time zone."""
+    schedule = fields.get("schedule")
+    if not isinstance(schedule, str) or len(schedule.split()) != 5 or not croniter.is_valid(schedule, strict=True):
+        raise _Bad(
+            "schedule",
+            "must be a 5-field cron expression (minute hour day-of-month month day-of-week) that can match, like "
+            f"'0 3 * * 0', got {_shown(schedule)}",
+        )
+    if duration_key not in fields:
+        raise _Bad(duration_key, "is required with schedule: how long each occurrence lasts, like '1h'")
+    zone = fields.get("timezone", "UTC")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        raise _Bad("timezone", f"must be an IANA time zone like 'Europe/Berlin' or 'UTC', got {_shown(zone)}") from None
+    return " ".join(schedule.split()), _duration(fields[duration_key], duration_key), zone
+
+
+def _duration(value: object, key: str) -> float:
+    seconds = math.nan
+    if isinstance(value, str) and (parts := DURATION.fullmatch(value)):
+        days, hours, minutes, secs = (int(part or 0) for part in parts.groups())
+        seconds = float(((days * 24 + hours) * 60 + minutes) * 60 + secs)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int too large for a float
+            seconds = math.inf
+    if not seconds > 0:  # also NaN: not a duration at all
+        raise _Bad(key, f"must be {DURATION_HELP}, got {_shown(value)}")
+    if seconds > MAX_DURATION_SECONDS:
+        raise _Bad(key, f"must be at most {MAX_DURATION_SECONDS / 86400:.0f} days, got {_shown(value)}")
+    return seconds
+
+
+def _label(item: object, position: int) -> str:
+    """How an error names a window: by its name, else by its position ("window 3")."""
+    name = item.get("name") if isinstance(item, dict) else None
+    if isinstance(name, str) and name.strip():
+        return f"window {name!r}"
+    return f"window {position}" if position else "window"
+
+
+def _said(bad: _Bad) -> str:
+    return f"{bad.field} {bad.problem}" if bad.field else bad.problem
+
+
+def _names(keys: list[Any]) -> str:
+    return ", ".join(repr(key) for key in keys)
+
+
+def _shown(value: object) -> str:
+    """A value for an error message: its repr, on one line and cut short, with its type unless a string."""
+    text = repr(value)
+    text = text if len(text) <= 80 else f"{text[:77]}..."
+    return text if isinstance(value, str) else f"{type(value).__name__} {text}"
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "strerror", None) or exc)
+
+
+class _Loader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key given twice and keeps times as text (read here, where a zone is required)."""
+
+    yaml_implicit_resolvers = {  # noqa: RUF012 (PyYAML's own class attribute, copied without timestamps)
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool | None):
+                continue  # SafeLoader itself refuses an unhashable key
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
+
+
+# --- recurring windows -------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1024)  # every journey of a cycle asks about the same windows at the same moment
+def _span(schedule: str, zone: str, duration_seconds: float, at: datetime) -> tuple[datetime, datetime] | None:
+    """The joined occurrences of a schedule in force at ``at``, else None."""
+    length = timedelta(seconds=duration_seconds)
+    # croniter's get_prev is strict: start a minute on, so that an occurrence starting at ``at`` is found.
+    latest = next((start for start in _starts(schedule, zone, at + timedelta(minutes=1), True) if start <= at), None)
+    if latest is None or latest + length <= at:
+        return None  # an earlier occurrence, of the same length, ends earlier still
+    first = latest
+    for start in _starts(schedule, zone, latest, backward=True):
+        if start + length < first:
+            break
+        first = start
+    return first, _joined_end(schedule, zone, duration_seconds, latest)
+
+
+def _joined_end(schedule: str, zone: str, duration_seconds: float, start: datetime) -> datetime:
+    """The end of the occurrence starting at ``start``, joined with the later ones that start before it ends."""
+    length = timedelta(seconds=duration_seconds)
+    end = start + length
+    for later in _starts(schedule, zone, start, backward=False):
+        if later > end:
+            break
+        end = later + length
+    return end
+
+
+def _starts(schedule: str, zone: str, at: datetime, backward: bool) -> Iterator[datetime]:
+    """The schedule's start instants (UTC) strictly after ``at`` (or before, ``backward``), nearest first."""
+    tz = ZoneInfo(zone)
+    hour_is_wildcard = schedule.split()[1].startswith("*")
+    times = croniter(schedule, at.astimezone(tz))
+    for _ in range(MAX_STEPS):
+        try:
+            start = (times.get_prev(datetime) if backward else times.get_next(datetime)).astimezone(UTC)
+        except CroniterBadDateError:  # no match within the years croniter searches
+            return
+        if hour_is_wildcard or not _repeated(start, tz):
+            yield start
+
+
+def _repeated(moment: datetime, tz: ZoneInfo) -> bool:
+    """True when ``moment`` is the second time its local wall-clock time happens (the hour a clock goes back)."""
+    local = moment.astimezone(tz)  # fold is right here, computed from UTC; croniter's own fold is not reliable
+    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
