@@ -34,6 +34,8 @@ from scripts.stack import (
     start_target,
 )
 
+MAINTENANCE_EXAMPLE = REPO_ROOT / "prometheus" / "maintenance.example.yml"  # the README's windows
+
 _PRINTING = threading.Lock()  # the webhook's threads deliver alerts at once: one whole line each
 
 
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         target, target_url = start_target(workdir, "--faults", args.faults)
         processes.append(target)
-        runner_args = ["--interval", args.interval]
+        runner_args = ["--interval", args.interval, "--maintenance", str(MAINTENANCE_EXAMPLE)]
         if find_chromium() is None:
             print(
                 "No Chromium here: the browser journey is left out (apt-get install chromium to include it).",

@@ -532,3 +532,16 @@ def test_bad_saved_data_gives_one_line_naming_the_window_and_the_key(item: objec
     message = str(caught.value)
     assert "\n" not in message, message
     assert expected in message, message
+
+
+def test_the_shipped_example_file_loads_as_the_readme_shows_it() -> None:
+    example = Path(__file__).resolve().parents[3] / "prometheus" / "maintenance.example.yml"
+    windows = load_windows(example)
+    assert [(w.name, w.mode) for w in windows] == [
+        ("payments deploy", "pause"),
+        ("weekly vacuum", "mute"),
+        ("datacentre move", "mute"),
+    ]
+    readme = (example.parents[1] / "README.md").read_text()
+    body = example.read_text().split("windows:\n", 1)[1]
+    assert body in readme  # the README's example is the file
