@@ -243,13 +243,15 @@ def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:g} s"
     if seconds < 7200:
-        return f"{seconds / 60:g} min"
-    return f"{seconds / 3600:g} h"
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
 
 
 def _in(then: float, now: float) -> str:
     seconds = then - now
-    return "now" if seconds < 1 else f"in {_duration(round(seconds))}"
+    if seconds < 1:
+        return "now"
+    return f"in {round(seconds)} s" if seconds < 120 else f"in {_duration(round(seconds / 60) * 60)}"
 
 
 def _evidence(journey: JourneyEntry, now: float) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner.settings.command_line import Settings
+from runner.settings.maintenance import Selector
 from runner.supervisor.execute import Executor
 from tests.processes import journeys
 
@@ -88,3 +89,27 @@ def test_once_runs_every_journey_whatever_its_interval(tmp_path: Path) -> None:
     folder = journeys(tmp_path, {"test_intervals.py": OWN_INTERVALS})
     report = Executor(Settings(journeys=folder, interval_seconds=1, timeout_seconds=10)).execute(tick=None).report
     assert report is not None and len(report.results) == 3 and report.not_due == 0
+
+
+PAUSABLE = """
+    import pytest
+
+    @pytest.mark.labels(team="payments")
+    def test_pay():
+        pass
+
+    def test_search():
+        pass
+"""
+
+
+def test_a_pause_window_s_journeys_are_not_run_and_the_others_are(tmp_path: Path) -> None:
+    folder = journeys(tmp_path, {"test_shop.py": PAUSABLE})
+    executor = Executor(Settings(journeys=folder, timeout_seconds=10))
+    report = executor.execute(paused=(Selector(labels=(("team", "payments"),)),)).report
+    assert report is not None
+    assert [result.journey for result in report.results] == ["test_shop.py::test_search"]
+    assert report.paused == ("test_shop.py::test_pay",)
+    assert set(report.collected) == {"test_shop.py::test_pay", "test_shop.py::test_search"}  # still known
+    everything = executor.execute(paused=(None,)).report  # a window over every journey
+    assert everything is not None and everything.results == () and len(everything.paused) == 2

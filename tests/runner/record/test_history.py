@@ -392,3 +392,23 @@ def test_degraded_and_blocked_runs_survive_a_restart(tmp_path: Path) -> None:
     again.load()
     assert journey(again, "a.py::test_a")["degraded"] == "slow"
     assert journey(again, "a.py::test_b")["blocked_by"] == "signed_in"
+
+
+def test_runs_in_a_mute_window_are_marked_muted_and_the_mark_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    history = History(state_file=path)
+    history.record(cycle(bad("a.py::test_a"), ok("a.py::test_b")), 1, 1, muted=frozenset({"a.py::test_a"}))
+    again = History(state_file=path)
+    again.load()
+    assert [run["muted"] for run in journey(again, "a.py::test_a")["history"]] == [True]
+    assert [run["muted"] for run in journey(again, "a.py::test_b")["history"]] == [False]
+
+
+def test_other_state_is_kept_in_the_same_file_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    history = History(state_file=path)
+    history.sections["maintenance"] = lambda: [{"id": "abc", "name": "deploy"}]
+    history.save()
+    again = History(state_file=path)
+    again.load()
+    assert again.loaded_sections == {"maintenance": [{"id": "abc", "name": "deploy"}]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, cast
 
 from runner.record.document import Document
@@ -112,3 +113,32 @@ def test_a_degraded_step_is_marked() -> None:
     html = render(results({**journey("a", "degraded"), "degraded": "slow", "steps": steps}), 30, NOW)
     assert '<li class="step degraded">search 2000 ms (degraded)</li>' in html
     assert '<li class="step passed">book 100 ms</li>' in html
+
+
+def test_a_journey_in_a_maintenance_window_says_until_when_and_which_window() -> None:
+    until = NOW + 3600
+    muted = {
+        **journey("a.py::test_pay", "failing", "boom"),
+        "maintenance": {"name": "payments deploy", "mode": "mute", "until": until},
+    }
+    window = {
+        "name": "payments deploy",
+        "mode": "mute",
+        "id": "",
+        "journeys": {"labels": {"team": "payments"}, "match": ""},
+        "start": NOW - 600,
+        "end": until,
+        "in_force": True,
+    }
+    html = render(cast(Document, {**results(muted), "maintenance": [window]}), 30, NOW)
+    clock = datetime.datetime.fromtimestamp(until, datetime.UTC)
+    assert f"maintenance until {clock:%a %-d %b %H:%M} UTC (payments deploy), muted" in html or (
+        f"maintenance until {clock:%H:%M} UTC (payments deploy), muted" in html
+    )
+    assert 'id="maintenance"' in html and "<strong>payments deploy</strong> (mute, team=payments): now, " in html
+
+
+def test_each_journey_shows_how_often_it_runs_and_when_next() -> None:
+    entry = {**journey("a.py::test_checkout", "passing"), "interval_seconds": 600, "next_run_at": NOW + 185}
+    html = render(results(entry), 30, NOW)
+    assert "every 10 min, next in 3 min" in html
