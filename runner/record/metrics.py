@@ -34,6 +34,10 @@ FAILURES_HELP = (
 )
 DEGRADED_HELP = "Journey runs that passed but were degraded: slower than their degraded_after, or said so."
 INTERVAL_HELP = "Seconds between the journey's runs: its @pytest.mark.interval, else the runner's interval."
+MUTED_HELP = (
+    "Journey runs in a mute maintenance window, by result: kept out of synthetic_request_duration (and every "
+    "other journey series), so that they never count toward an alert, during the window or after it."
+)
 MAINTENANCE_HELP = "1 while the journey is in a maintenance window (paused or muted: no shipped alert fires), else 0."
 BLOCKED_HELP = "1 while the journey's last run was blocked by the failure of the fixture named, wider than it."
 STEP_HELP = "Duration of one step (a `with step(name):` block) of a journey in seconds, by result."
@@ -57,6 +61,7 @@ class _Journey:
         "interval",
         "labels",
         "maintenance",
+        "muted",
         "step_exemplars",
         "steps",
         "success",
@@ -71,6 +76,7 @@ class _Journey:
         self.blocked_by = ""  # the fixture that blocked the last run, if it was blocked
         self.interval: float | None = None  # its own interval; None: the runner's
         self.maintenance = 0.0  # 1.0 while in a maintenance window
+        self.muted: list[int] | None = None  # runs in a mute window, per result; None until the first
         self.success: float | None = None
         self.steps: dict[str, tuple[list[list[int]], list[float]]] = {}  # step -> (buckets, sums) per result
         self.labels: dict[str, str] = {}
@@ -129,6 +135,14 @@ class JourneySeries:
             for journey, state in self._journeys.items():
                 state.maintenance = 1.0 if journey in journeys else 0.0
 
+    def observe_muted(self, result: JourneyResult) -> None:
+        """A run in a mute maintenance window: counted apart, nowhere else."""
+        with self._lock:
+            state = self._journeys.setdefault(result.journey, _Journey(len(self.bounds)))
+            if state.muted is None:
+                state.muted = [0 for _ in RESULTS]
+            state.muted[0 if result.passed else 1] += 1
+
     def labels_of(self) -> dict[str, dict[str, str]]:
         """Every journey's labels (from @pytest.mark.labels), as the last collection gave them."""
         with self._lock:
@@ -175,9 +189,12 @@ class JourneySeries:
         yield GaugeMetricFamily("synthetic_journey_blocked", BLOCKED_HELP, labels=["journey", "fixture"])
         yield GaugeMetricFamily("synthetic_journey_interval_seconds", INTERVAL_HELP, labels=["journey"])
         yield GaugeMetricFamily("synthetic_journey_maintenance", MAINTENANCE_HELP, labels=["journey"])
+        yield CounterMetricFamily("synthetic_journey_muted_runs", MUTED_HELP, labels=["journey", "result"])
 
     def collect(self) -> Iterator[Metric]:
-        duration, success, failures, steps, info, flaky, degraded, blocked, interval, maintenance = self.describe()
+        (duration, success, failures, steps, info, flaky, degraded, blocked, interval, maintenance, muted) = (
+            self.describe()
+        )
         with self._lock:
             for journey, state in self._journeys.items():
                 for result, counts, total, exemplars in zip(
@@ -201,7 +218,9 @@ class JourneySeries:
                     blocked.add_metric([journey, state.blocked_by], 1.0)  # type: ignore[attr-defined]
                 interval.add_metric([journey], state.interval or self.interval_seconds)  # type: ignore[attr-defined]
                 maintenance.add_metric([journey], state.maintenance)  # type: ignore[attr-defined]
-        yield from (duration, success, failures, steps, info, flaky, degraded, blocked, interval, maintenance)
+                for result, count in zip(RESULTS, state.muted or (), strict=False):
+                    muted.add_metric([journey, result], count)  # type: ignore[attr-defined]
+        yield from (duration, success, failures, steps, info, flaky, degraded, blocked, interval, maintenance, muted)
 
     def _cumulative(self, counts: list[int], exemplars: dict[int, Exemplar]) -> list[Any]:
         """Cumulative bucket counts; a bucket with an exemplar is a (bound, count, exemplar) triple."""
@@ -323,8 +342,11 @@ class MonitorMetrics:
         """Drop the series of journeys that are gone from a clean collection (deleted or renamed)."""
         self.journey_series.keep_only(set(current))
 
-    def record_cycle(self, cycle: CycleReport, finished_at: float, duration_seconds: float) -> None:
-        """One observation per executed journey, then the cycle's own numbers.
+    def record_cycle(
+        self, cycle: CycleReport, finished_at: float, duration_seconds: float, muted: frozenset[str] = frozenset()
+    ) -> None:
+        """One observation per executed journey, then the cycle's own numbers. The runs of ``muted`` journeys
+        (in a mute maintenance window) are only counted in synthetic_journey_muted_runs_total.
 
         A cycle whose session went wrong (``cycle.error``) counts as an error, not as completed: its journeys'
         results still count, but the last completed cycle's time stands, so the monitor's own alert sees it.
@@ -333,7 +355,10 @@ class MonitorMetrics:
         self.journey_series.set_labels(cycle.collected, cycle.labels)
         self.journey_series.set_periods(cycle.collected, cycle.periods)
         for result in cycle.results:
-            self.journey_series.observe(result)
+            if result.journey in muted:
+                self.journey_series.observe_muted(result)
+            else:
+                self.journey_series.observe(result)
         for timing in cycle.fixtures:
             self.fixture_duration.labels(timing.fixture, timing.scope, timing.phase).observe(timing.seconds)
         self._record_blocked(cycle)

@@ -158,8 +158,10 @@ class Monitor:
             return None
         cycle = self._parse(execution.report)
         self.periods = dict(cycle.periods)
-        self.metrics.record_cycle(cycle, finished_at=finished, duration_seconds=duration)
-        muted = self.mark_maintenance(finished)
+        # The windows in force when the cycle started say which runs are muted; those at its end, the gauges.
+        muted = self.mark_maintenance(started)
+        self.metrics.record_cycle(cycle, finished_at=finished, duration_seconds=duration, muted=muted)
+        self.mark_maintenance(finished)
         self.last_report = cycle
         self._log_cycle(cycle, started, duration, scheduled)
         if cycle.error:  # its journeys count, but the cycle is an error: pytest's session broke

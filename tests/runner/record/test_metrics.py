@@ -215,3 +215,14 @@ def test_every_journey_exports_its_interval_its_own_or_the_runners() -> None:
     metrics.record_cycle(cycle, finished_at=1000.0, duration_seconds=2.0)
     assert value(metrics, "synthetic_journey_interval_seconds", journey="a.py::test_bad") == 300
     assert value(metrics, "synthetic_journey_interval_seconds", journey="a.py::test_ok") == 30
+
+
+def test_a_muted_run_is_counted_apart_and_in_no_series_an_alert_reads() -> None:
+    metrics = new_metrics()
+    metrics.record_cycle(CYCLE, finished_at=1000.0, duration_seconds=2.0, muted=frozenset({"a.py::test_bad"}))
+    assert value(metrics, "synthetic_journey_muted_runs_total", journey="a.py::test_bad", result="failure") == 1
+    assert value(metrics, "synthetic_journey_muted_runs_total", journey="a.py::test_bad", result="success") == 0
+    assert value(metrics, "synthetic_request_duration_count", journey="a.py::test_bad", result="failure") == 0
+    assert value(metrics, "synthetic_journey_failures_total", journey="a.py::test_bad", reason="assertion") is None
+    assert value(metrics, "synthetic_journey_muted_runs_total", journey="a.py::test_ok", result="success") is None
+    assert value(metrics, "synthetic_request_duration_count", journey="a.py::test_ok", result="success") == 1
