@@ -141,10 +141,7 @@ class WorkerPool:
         labels = dict(recorder.labels)
         due = []
         for index, (journey, period) in enumerate(zip(recorder.collected, recorder.periods, strict=True)):
-            if self.paused_by and any(
-                selector is None or selector.selects(journey, dict(labels.get(journey, ())))
-                for selector in self.paused_by
-            ):
+            if self._is_paused(journey, dict(labels.get(journey, ()))):
                 self.paused.append(journey)
             elif period is None or interval is None or frequency.is_due(journey, period, interval, self.tick):
                 due.append(index)

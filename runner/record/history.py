@@ -67,6 +67,7 @@ class History:
         self.sections: dict[str, Callable[[], object]] = {}
         self.loaded_sections: dict[str, object] = {}  # what a loaded file held under keys not its own
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
 
     def add_journeys(self, journeys: Iterable[str]) -> None:
         """Journeys that exist but may not have run yet."""
@@ -171,15 +172,18 @@ class History:
         """Write the state file atomically (a temporary file in the same folder, then rename)."""
         if self.state_file is None:
             return
-        with self._lock:
-            state = {
-                "version": STATE_VERSION,
-                "runs": {name: [asdict(run) for run in runs] for name, runs in self._runs.items()},
-                "failing_since": dict(self._failing_since),
-                "last_cycle": asdict(self.last_cycle) if self.last_cycle else None,
-            }
-        state.update({key: take() for key, take in self.sections.items()})
-        write_atomically(self.state_file, json.dumps(state).encode())
+        # One save at a time, snapshot and write together: the cycle thread and an HTTP thread (a maintenance
+        # window made) never land an older snapshot after a newer one.
+        with self._save_lock:
+            with self._lock:
+                state = {
+                    "version": STATE_VERSION,
+                    "runs": {name: [asdict(run) for run in runs] for name, runs in self._runs.items()},
+                    "failing_since": dict(self._failing_since),
+                    "last_cycle": asdict(self.last_cycle) if self.last_cycle else None,
+                }
+            state.update({key: take() for key, take in self.sections.items()})
+            write_atomically(self.state_file, json.dumps(state).encode())
 
     def load(self) -> None:
         """Read the state file if there is one; a damaged one is a ConfigError naming it, the place and the value.

@@ -332,9 +332,10 @@ def _time(value: object, key: str) -> datetime:
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             moment = datetime.fromisoformat(value)
-    if moment is None or moment.tzinfo is None:
-        raise _Bad(key, f"must be an ISO 8601 time with a zone, got {_shown(value)}; write it like {TIME_EXAMPLE}")
-    return moment.astimezone(UTC)
+    if moment is not None and moment.tzinfo is not None:
+        with contextlib.suppress(OverflowError):  # 0001-01-01T00:00:00+01:00 is before the first UTC time
+            return moment.astimezone(UTC)
+    raise _Bad(key, f"must be an ISO 8601 time with a zone, got {_shown(value)}; write it like {TIME_EXAMPLE}")
 
 
 def _recurring(fields: dict[str, Any], duration_key: str) -> tuple[str, float, str]:

@@ -89,6 +89,8 @@ def _read_json(environ: dict[str, Any]) -> tuple[object, str]:
         return json.loads(raw), ""
     except (ValueError, UnicodeDecodeError) as exc:
         return None, f"the body is not JSON: {exc}"
+    except RecursionError:  # json's decoder recurses once per [ or {: a body of 64 KiB of "[" is a 400, not a 500
+        return None, "the body is nested too deeply to be a window; send a flat JSON object"
 
 
 def _json(
