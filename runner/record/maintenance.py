@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from runner.settings import maintenance
+from runner.settings import maintenance, maintenance_file
 from runner.settings.maintenance import MaintenanceError, Selector, Window
 
 UPCOMING_HORIZON_SECONDS = 7 * 86400.0
@@ -43,7 +43,7 @@ class MaintenanceBook:
     def add(self, body: object, now: datetime | None = None) -> Window:
         """An ad-hoc window from a ``POST /api/maintenance`` body; MaintenanceError says what is wrong with it."""
         now = now or datetime.now(UTC)
-        window = maintenance.window_from_json(body, now, secrets.token_hex(6))
+        window = maintenance_file.window_from_json(body, now, secrets.token_hex(6))
         with self._lock:
             self._drop_ended(now)
             if len(self._adhoc) >= MAX_ADHOC_WINDOWS:
@@ -81,7 +81,7 @@ class MaintenanceBook:
             return
         if not isinstance(items, list):
             raise MaintenanceError(f"maintenance state: must be a list of windows, got {type(items).__name__}")
-        windows = [maintenance.window_from_state(item) for item in items]
+        windows = [maintenance_file.window_from_state(item) for item in items]
         with self._lock:
             self._adhoc = {window.id: window for window in windows if window.id}
             self._drop_ended(now or datetime.now(UTC))

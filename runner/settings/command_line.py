@@ -16,7 +16,8 @@ from typing import NoReturn, TypeVar
 
 from runner.errors import ConfigError
 from runner.settings.labels import MAX_LABEL_VALUE_CHARS
-from runner.settings.maintenance import Window, load_windows
+from runner.settings.maintenance import Window
+from runner.settings.maintenance_file import load_windows
 from runner.settings.shard import EVERY_JOURNEY, Shard, parse_shard
 from runner.settings.web_config import WebConfig, load_web_config
 

@@ -11,16 +11,8 @@ from pathlib import Path
 import pytest
 
 from runner.errors import ConfigError
-from runner.settings.maintenance import (
-    MaintenanceError,
-    Selector,
-    Window,
-    in_force,
-    load_windows,
-    upcoming,
-    window_from_json,
-    window_from_state,
-)
+from runner.settings.maintenance import MaintenanceError, Selector, Window, in_force, upcoming
+from runner.settings.maintenance_file import load_windows, window_from_json, window_from_state
 
 ISSUE_EXAMPLE = """\
 windows:
