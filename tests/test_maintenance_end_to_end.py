@@ -363,3 +363,13 @@ def test_a_journey_with_its_own_interval_runs_in_fewer_cycles_and_a_bad_one_fail
         "@pytest.mark.interval(seconds) must be a whole multiple of the runner's --interval (1 s), got 1.5"
         in (bad["message"])
     )
+
+
+def test_a_window_that_selects_no_journey_is_said_at_start_up(tmp_path: Path, start: Start) -> None:
+    folder = journeys(tmp_path, SUITE)
+    begin, end = now_and_later()
+    window = {"name": "typo deploy", "mode": "mute", "start": iso(begin), "end": iso(end)}
+    path = window_file(tmp_path, window | {"journeys": {"labels": {"team": "payment"}}})  # "payments" meant
+    runner, _ = start("--journeys", str(folder), "--interval", "1", "--maintenance", str(path))
+    line = runner.wait_for_output(r'\{[^\n]*"maintenance window selects no journey"[^\n]*\}')
+    assert '"window": "typo deploy"' in line.group(0)

@@ -19,6 +19,8 @@ import zlib
 
 # A period is a whole multiple of the interval when it is within this share of one.
 MULTIPLE_TOLERANCE = 1e-6
+# The longest period the shipped rules judge: their longest window (6 hours) must hold a run.
+MAX_PERIOD_SECONDS = 6 * 3600.0
 
 
 def cycle_tick(now: float, interval_seconds: float) -> int:
@@ -39,6 +41,11 @@ def period_problem(period_seconds: float, interval_seconds: float) -> str:
     """Why ``period_seconds`` cannot be a journey's interval under a runner of ``interval_seconds``, or ''."""
     if cycles_per_period(period_seconds, interval_seconds) is None:
         return f"must be a whole multiple of the runner's --interval ({interval_seconds:g} s), got {period_seconds:g}"
+    if period_seconds > MAX_PERIOD_SECONDS:
+        return (
+            f"must be at most {MAX_PERIOD_SECONDS:g} s (6 h), the longest the alert rules judge a journey over, "
+            f"got {period_seconds:g}"
+        )
     return ""
 
 

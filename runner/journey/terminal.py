@@ -32,6 +32,8 @@ class VerdictSummary:
         self.failed: list[tuple[str, str]] = []  # (node id, reason), blocked ones apart
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if str(report.outcome) == "rerun":  # pytest-rerunfailures runs it again: only the last attempt says how it went
+            return
         degraded = getattr(report, "synthetic_degraded", "")
         if degraded:
             self.degraded.append((report.nodeid, degraded))

@@ -71,6 +71,9 @@ class Monitor:
         self._scheduler_alive: Callable[[], bool] = lambda: True
         self._noted: set[str] = set()
         self.last_tick: int | None = None  # the number of the last cycle (runner.handoff.frequency)
+        self._tick_base: int | None = None  # the number of the scheduler's tick 0
+        self.last_muted: frozenset[str] = frozenset()  # the journeys of the last cycle that ran in a mute window
+        self._scheduled_tick: int | None = None
         self.last_started_at: float | None = None  # its wall-clock start
         self.periods: dict[str, float] = {}  # the journeys with an interval of their own
         self.publishers: list[Callable[[], None]] = []  # told after each cycle (the status page, /api/results)
@@ -90,6 +93,7 @@ class Monitor:
             self._log_suite_error(execution, "collection", collected.error)
         self.metrics.add_collection(collected)
         self.mark_maintenance()
+        self._check_windows(collected)
         self.periods = dict(collected.periods)
         self.history.add_journeys(collected.collected)
         self._publish()
@@ -116,6 +120,11 @@ class Monitor:
             return
         self._busy.set()
         self._scheduled_at = self._grid_time(tick) if self._grid_time is not None else None
+        # Cycles are numbered from the wall clock once, then by the grid: one number per grid point, never
+        # repeated or skipped when the cycle starts late or the wall clock steps.
+        if self._tick_base is None:
+            self._tick_base = cycle_tick(time.time(), self.settings.interval_seconds) - tick
+        self._scheduled_tick = self._tick_base + tick
         self._due.set()
 
     def on_missed(self, ticks: int) -> None:
@@ -142,8 +151,10 @@ class Monitor:
         self.last_cycle_started = time.monotonic()
         started = time.time()  # for people; the duration is measured on the monotonic clock
         scheduled, self._scheduled_at = self._scheduled_at, None
-        # A serving runner numbers its cycles by the wall clock; --once runs every journey.
-        tick = None if self.settings.once else cycle_tick(started, self.settings.interval_seconds)
+        # A serving runner numbers its cycles (on_tick); --once runs every journey.
+        tick, self._scheduled_tick = self._scheduled_tick, None
+        if tick is None and not self.settings.once:  # a cycle started by hand, not by the scheduler
+            tick = cycle_tick(started, self.settings.interval_seconds)
         self.last_tick, self.last_started_at = tick, started
         paused = self.maintenance.paused(datetime.fromtimestamp(started, UTC))
         execution = self.executor.execute(tick=tick, paused=paused)
@@ -159,7 +170,7 @@ class Monitor:
         cycle = self._parse(execution.report)
         self.periods = dict(cycle.periods)
         # The windows in force when the cycle started say which runs are muted; those at its end, the gauges.
-        muted = self.mark_maintenance(started)
+        muted = self.last_muted = self._muted(cycle, started)
         self.metrics.record_cycle(cycle, finished_at=finished, duration_seconds=duration, muted=muted)
         self.mark_maintenance(finished)
         self.last_report = cycle
@@ -257,6 +268,31 @@ class Monitor:
                 self.artifacts.forget_except([*cycle.collected, *(result.journey for result in cycle.results)])
         except OSError as exc:
             self.log.error("could not keep a failed browser journey's screenshot", error=str(exc))
+
+    def _check_windows(self, collected: CycleReport) -> None:
+        """Say at start-up which windows of --maintenance select no journey: a mistyped label silences nothing."""
+        labels = {journey: dict(pairs) for journey, pairs in collected.labels}
+        for window in self.settings.maintenance:
+            if window.journeys is not None and not any(
+                window.journeys.selects(journey, labels.get(journey, {})) for journey in collected.collected
+            ):
+                self.log.warning(
+                    "maintenance window selects no journey",
+                    window=window.name,
+                    journeys=window.journeys.to_json(),
+                    hint="check its labels and match against the journey ids in /api/results",
+                )
+
+    def _muted(self, cycle: CycleReport, at: float) -> frozenset[str]:
+        """The journeys of ``cycle`` that ran in a mute window (from the cycle's own labels: under --once, or for a
+        journey new in this cycle, the metrics know none yet)."""
+        moment, labels = datetime.fromtimestamp(at, UTC), {journey: dict(pairs) for journey, pairs in cycle.labels}
+        return frozenset(
+            result.journey
+            for result in cycle.results
+            if (found := self.maintenance.in_force(result.journey, labels.get(result.journey, {}), moment))
+            and found[0].mode == "mute"
+        )
 
     def mark_maintenance(self, at: float | None = None) -> frozenset[str]:
         """Set each journey's synthetic_journey_maintenance for the windows in force; the journeys in a mute one."""

@@ -98,14 +98,24 @@ FAILING_STATES = frozenset({"failing", "blocked"})
 PASSING_STATES = frozenset({"passing", "flaky", "degraded"})
 
 
+def _failing(journey: JourneyEntry) -> bool:
+    """Failing, and not in a maintenance window (planned work turns no page red)."""
+    return journey["state"] in FAILING_STATES and not journey.get("maintenance")
+
+
 def _banner_text(journeys: list[JourneyEntry]) -> str:
-    failing = sum(journey["state"] in FAILING_STATES for journey in journeys)
+    failing = sum(_failing(journey) for journey in journeys)
+    planned = sum(bool(journey.get("maintenance")) for journey in journeys)
+    return _banner_counts(journeys, failing) + (f" ({planned} in maintenance)" if planned else "")
+
+
+def _banner_counts(journeys: list[JourneyEntry], failing: int) -> str:
     degraded = sum(journey["state"] == "degraded" for journey in journeys)
-    ran = sum(journey["state"] != "not yet run" for journey in journeys)
+    ran = sum(journey["state"] != "not yet run" and not journey.get("maintenance") for journey in journeys)
     if not journeys:
         return "No journeys collected"
     if failing:
-        blocked = _blocked_groups(journeys)
+        blocked = _blocked_groups([journey for journey in journeys if _failing(journey)])
         why = f", {sum(map(len, blocked.values()))} blocked by {', '.join(blocked)}" if blocked else ""
         return f"{failing} of {len(journeys)} journeys failing{why}"
     if not ran:
@@ -115,7 +125,7 @@ def _banner_text(journeys: list[JourneyEntry]) -> str:
 
 def _banner_class(journeys: list[JourneyEntry]) -> str:
     states = {journey["state"] for journey in journeys}
-    if states & FAILING_STATES:
+    if any(_failing(journey) for journey in journeys):
         return "bad"
     if "degraded" in states:
         return "warn"

@@ -59,3 +59,8 @@ def test_the_problem_names_the_rule_and_the_value() -> None:
 def test_cycles_are_numbered_by_the_wall_clock() -> None:
     assert cycle_tick(1_800_000_000.0, 30) == 60_000_000
     assert cycle_tick(1_800_000_000.4 + 29.9, 30) == 60_000_001
+
+
+def test_a_period_longer_than_the_rules_longest_window_is_refused() -> None:
+    assert period_problem(21600, 30) == ""
+    assert period_problem(86400, 30).startswith("must be at most 21600 s (6 h)")

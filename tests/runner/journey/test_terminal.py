@@ -122,3 +122,9 @@ def test_every_degraded_run_is_listed_with_why() -> None:
         "DEGRADED t.py::test_a - served from the fallback",
         "DEGRADED t.py::test_b - step 'search' took 0.70 s, degraded after 0.50 s",
     ]
+
+
+def test_an_attempt_that_pytest_rerunfailures_runs_again_is_no_verdict() -> None:
+    retried = report("t.py::test_pay", "call", "AssertionError: card declined", reason="assertion")
+    retried.outcome = "rerun"  # type: ignore[assignment]  # what pytest-rerunfailures makes of a retried failure
+    assert summary(retried, report("t.py::test_pay"), report("t.py::test_pay", "teardown")) == []

@@ -226,3 +226,21 @@ def test_a_muted_run_is_counted_apart_and_in_no_series_an_alert_reads() -> None:
     assert value(metrics, "synthetic_journey_failures_total", journey="a.py::test_bad", reason="assertion") is None
     assert value(metrics, "synthetic_journey_muted_runs_total", journey="a.py::test_ok", result="success") is None
     assert value(metrics, "synthetic_request_duration_count", journey="a.py::test_ok", result="success") == 1
+
+
+def test_a_fixture_keeps_blocking_the_journeys_not_due_in_this_cycle() -> None:
+    # A journey with its own interval runs in one cycle of several: its fixture's page must not flap meanwhile.
+    metrics = new_metrics()
+    journeys = ("a.py::test_a", "a.py::test_b")
+    metrics.record_cycle(CycleReport(journeys, (blocked("a.py::test_a"), blocked("a.py::test_b")), ()), 1000.0, 1.0)
+    metrics.record_cycle(CycleReport(journeys, (blocked("a.py::test_a"),), (), not_due=1), 1030.0, 1.0)
+    assert value(metrics, "synthetic_fixture_blocked_journeys", fixture="signed_in") == 2
+    assert value(metrics, "synthetic_journey_blocked", journey="a.py::test_b", fixture="signed_in") == 1
+
+
+def test_a_fixture_that_blocks_only_muted_journeys_counts_no_failure_and_blocks_none() -> None:
+    metrics = new_metrics()
+    cycle = CycleReport(("a.py::test_a",), (blocked("a.py::test_a"),), ())
+    metrics.record_cycle(cycle, 1000.0, 1.0, muted=frozenset({"a.py::test_a"}))
+    assert value(metrics, "synthetic_fixture_blocked_journeys", fixture="signed_in") is None
+    assert value(metrics, "synthetic_fixture_failures_total", fixture="signed_in") is None

@@ -46,3 +46,16 @@ def test_degraded_runs_say_why_and_blocked_ones_name_the_fixture() -> None:
     assert lines[3].split() == ["DEGRADED", "2.310", "a.py::test_slow"]
     assert lines[4].strip() == "took 2.31 s, degraded after 1.50 s"
     assert lines[-1] == "2 passed (1 degraded), 1 failed, 0 collection errors in 2.50s"
+
+
+def test_muted_failures_and_paused_journeys_say_so() -> None:
+    cycle = CycleReport(
+        collected=(),
+        results=(JourneyResult("a.py::test_search", False, 0.1, "assertion", "assert 500 == 200"),),
+        collection_errors=(),
+        paused=("a.py::test_pay",),
+    )
+    lines = render(cycle, 1.0, muted=frozenset({"a.py::test_search"})).splitlines()
+    assert lines[1].split() == ["MUTED", "0.100", "a.py::test_search"]
+    assert lines[3].split() == ["PAUSED", "a.py::test_pay"]
+    assert lines[-1] == "0 passed, 1 failed, 0 collection errors, 1 paused in 1.00s"

@@ -142,3 +142,12 @@ def test_each_journey_shows_how_often_it_runs_and_when_next() -> None:
     entry = {**journey("a.py::test_checkout", "passing"), "interval_seconds": 600, "next_run_at": NOW + 185}
     html = render(results(entry), 30, NOW)
     assert "every 10 min, next in 3 min" in html
+
+
+def test_planned_work_turns_no_banner_red() -> None:
+    window = {"name": "search deploy", "mode": "mute", "until": NOW + 600}
+    muted = {**journey("a.py::test_search", "failing", "boom"), "maintenance": window}
+    html = render(results(muted, journey("b", "passing")), 30, NOW)
+    assert '<div class="banner ok" id="banner">All 1 journeys passing (1 in maintenance)</div>' in html
+    html = render(results(muted, journey("b", "failing", "x")), 30, NOW)
+    assert '<div class="banner bad" id="banner">1 of 2 journeys failing (1 in maintenance)</div>' in html
