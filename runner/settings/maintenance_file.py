@@ -46,7 +46,8 @@ class _Bad(Exception):
 
 def load_windows(path: Path, source: str = "--maintenance") -> tuple[Window, ...]:
     """The windows of a YAML file (``windows: [...]``); MaintenanceError naming the first bad window and field."""
-    where = f"{source} {path}"
+    shown = str(path) if str(path).isprintable() else repr(str(path))  # one line, whatever the name holds
+    where = f"{source} {shown}"
     try:
         with path.open("rb") as file:
             text = file.read(MAX_FILE_BYTES + 1).decode("utf-8")
