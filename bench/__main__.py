@@ -27,6 +27,7 @@ from bench import (
     public_suite,
     scale,
     schedule_accuracy,
+    uptime_cost,
     verdict_cost,
 )
 from bench.support import Section
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, Callable[[bool], Section]] = {
     "journey_features": journey_features.run,
     "browser_cost": browser_cost.run,
     "verdict_cost": verdict_cost.run,
+    "uptime_cost": uptime_cost.run,
 }
 
 

@@ -29,6 +29,7 @@ from runner.record.history import History
 from runner.record.maintenance import MaintenanceBook
 from runner.record.metrics import MonitorMetrics
 from runner.record.redact import Redactor
+from runner.record.uptime import Uptime
 from runner.settings.command_line import Settings, parse_settings
 from runner.settings.web_config import tls_context
 from runner.supervisor.execute import Executor
@@ -45,6 +46,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PUSH_JOB = "synthetic-monitor"
 PUSH_TIMEOUT_SECONDS = 10.0
 MAINTENANCE_STATE_KEY = "maintenance"  # the ad-hoc windows' key in the state file
+UPTIME_STATE_KEY = "uptime"  # the hourly totals'
 
 
 class _Stop(KeyboardInterrupt):
@@ -100,16 +102,28 @@ def _run(settings: Settings, executor: Executor, artifacts: ArtifactStore) -> in
         location=settings.location,
     )
     history = History(settings.history_runs, settings.state_file)
-    book = MaintenanceBook(settings.maintenance)
-    history.sections[MAINTENANCE_STATE_KEY] = book.state  # ad-hoc windows survive a restart with --state-file
+    book, uptime = MaintenanceBook(settings.maintenance), Uptime()
+    # Ad-hoc windows and 90 days of hourly totals survive a restart with --state-file.
+    history.sections.update({MAINTENANCE_STATE_KEY: book.state, UPTIME_STATE_KEY: uptime.state})
     try:
         history.load()
         book.restore(history.loaded_sections.get(MAINTENANCE_STATE_KEY))
-        monitor = Monitor(settings, metrics, executor, history, redactor, artifacts=artifacts, maintenance=book)
+        _restore_uptime(uptime, history)
+        monitor = Monitor(
+            settings, metrics, executor, history, redactor, artifacts=artifacts, maintenance=book, uptime=uptime
+        )
         return run_once(monitor) if settings.once else serve(settings, monitor)
     except ConfigError as exc:
         print(f"synthetic-monitor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _restore_uptime(uptime: Uptime, history: History) -> None:
+    """The hourly totals the state file kept; damaged ones are a ConfigError naming the file."""
+    try:
+        uptime.restore(history.loaded_sections.get(UPTIME_STATE_KEY), time.time())
+    except ValueError as exc:
+        raise ConfigError(f"--state-file {str(history.state_file)!r}: {exc}; move it aside to start afresh") from None
 
 
 def run_once(monitor: Monitor) -> int:

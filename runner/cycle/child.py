@@ -131,6 +131,7 @@ def cycle_report(
         notes=tuple(options.notes),
         labels=tuple(recorder.labels),
         periods=recorder.journey_periods(),
+        slos=tuple(recorder.slos),
         not_due=pool.not_due,
         paused=tuple(pool.paused),
         exit_status=exit_status,

@@ -56,6 +56,14 @@ def journey_period(item: pytest.Item, interval_seconds: float | None) -> float |
     return period
 
 
+def _slo(item: pytest.Item) -> tuple[float, int] | None:
+    """The journey's ``@pytest.mark.slo``; None without one, or with one that fails it in setup."""
+    try:
+        return verdict.marker_slo(item)
+    except ValueError:
+        return None
+
+
 class Recorder:
     """Collection in the cycle's process; per-journey reports and shared fixture time in a worker."""
 
@@ -67,6 +75,7 @@ class Recorder:
         self.collected: list[str] = []
         self.labels: list[tuple[str, tuple[tuple[str, str], ...]]] = []
         self.periods: list[float | None] = []  # per collected journey: its @pytest.mark.interval, if valid
+        self.slos: list[tuple[str, tuple[float, int]]] = []  # (journey, (objective, window seconds)) with a valid slo
         self.collection_errors: list[CollectionError] = []
         self._reports: list[pytest.TestReport] = []
         self._earlier: list[list[pytest.TestReport]] = []  # attempts retried before the current one
@@ -98,6 +107,9 @@ class Recorder:
         ]
         interval = session.config.getoption("--synthetic-interval", None)
         self.periods = [journey_period(item, interval) for item in session.items]
+        self.slos = [
+            (journey, slo) for journey, item in zip(self.collected, session.items, strict=True) if (slo := _slo(item))
+        ]
 
     def journey_periods(self) -> tuple[tuple[str, float], ...]:
         """The journeys that run at an interval of their own, with it."""

@@ -160,6 +160,7 @@ class CycleReport:
     periods: tuple[tuple[str, float], ...] = ()  # (journey, seconds) of those with an interval of their own
     not_due: int = 0  # journeys collected but not due in this cycle (their interval is longer than the runner's)
     paused: tuple[str, ...] = ()  # journeys not run: a pause maintenance window was in force
+    slos: tuple[tuple[str, tuple[float, int]], ...] = ()  # (journey, (objective, window seconds)) of @pytest.mark.slo
     exit_status: int = 0  # pytest's
     error: str = ""  # what went wrong with the session itself (an internal error, an interruption), or ""
 

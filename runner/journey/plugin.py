@@ -133,6 +133,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
+        "slo(objective, window='30d'): synthetic-monitor keeps the journey's error budget and alerts on its burn "
+        "rate, e.g. slo(objective=0.999)",
+    )
+    config.addinivalue_line(
+        "markers",
         "interval(seconds): synthetic-monitor runs the journey every `seconds`, a whole multiple of its --interval "
         "(pytest runs it every time)",
     )
@@ -316,6 +321,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     try:
         attempt.threshold = verdict.marker_threshold(item) or attempt.threshold
         period = verdict.marker_seconds(item, "interval")
+        verdict.marker_slo(item)
     except ValueError as exc:
         pytest.fail(str(exc), pytrace=False)
     runner_interval = item.config.getoption("--synthetic-interval", None)

@@ -199,6 +199,32 @@ def marker_seconds(item: pytest.Item, name: str) -> float | None:
     return float(value)  # type: ignore[arg-type]
 
 
+SLO_WINDOWS = {"7d": 7 * 86400, "28d": 28 * 86400, "30d": 30 * 86400}  # those the shipped rules compute
+DEFAULT_SLO_WINDOW = "30d"
+
+
+def marker_slo(item: pytest.Item) -> tuple[float, int] | None:
+    """The closest ``@pytest.mark.slo(objective=0.999, window="28d")``: (objective, window seconds); None without.
+
+    Raises ValueError naming the rule when the objective is not between 0 and 1 or the window is not one the
+    shipped rules compute.
+    """
+    marker = item.get_closest_marker("slo")
+    if marker is None:
+        return None
+    objective = marker.kwargs.get("objective", marker.args[0] if marker.args else None)
+    window = marker.kwargs.get("window", DEFAULT_SLO_WINDOW)
+    if isinstance(objective, bool) or not isinstance(objective, int | float) or not 0 < objective < 1:
+        raise ValueError(
+            f"@pytest.mark.slo(objective=...) must be a share between 0 and 1 such as 0.999, got {objective!r}"
+        )
+    if window not in SLO_WINDOWS:
+        raise ValueError(
+            f"@pytest.mark.slo(window=...) must be one of {', '.join(map(repr, SLO_WINDOWS))}, got {window!r}"
+        )
+    return float(objective), SLO_WINDOWS[window]
+
+
 def marker_threshold(item: pytest.Item) -> float | None:
     """The closest ``@pytest.mark.degraded_after(seconds)``'s seconds; None without one (see ``marker_seconds``)."""
     return marker_seconds(item, "degraded_after")

@@ -62,6 +62,32 @@ class WindowEntry(TypedDict):
     in_force: bool
 
 
+# The share of counted runs that passed over each window (0 to 1), or None without runs. The keys are no names.
+UptimeEntry = TypedDict(
+    "UptimeEntry", {"24h": float | None, "7d": float | None, "30d": float | None, "90d": float | None}
+)
+
+
+class DayEntry(TypedDict):
+    """One UTC day of the suite's runs, for the 90-day strip."""
+
+    day: float  # Unix seconds of the day's midnight, UTC
+    runs: int  # counted runs: those in a mute window are apart
+    failures: int
+    degraded: int
+    muted: int
+
+
+class SloEntry(TypedDict):
+    """A journey's @pytest.mark.slo, and how its error budget stands by the runner's own hourly totals."""
+
+    objective: float
+    window_seconds: int
+    budget_left: float | None  # 1 - (error ratio over the window) / (1 - objective); below 0 once spent
+    burn_rate_1h: float | None  # the last hour's error ratio / (1 - objective): 1 spends the budget in the window
+    state: str  # "fast burn" (14.4x over 1 h or 6x over 6 h), "slow burn" (3x over 1 d or 1x over 3 d), "ok"
+
+
 class JourneyEntry(TypedDict):
     """A journey's state and recent runs."""
 
@@ -83,6 +109,8 @@ class JourneyEntry(TypedDict):
     interval_seconds: NotRequired[float]  # how often it runs: its @pytest.mark.interval, else the runner's
     next_run_at: NotRequired[float | None]  # when it runs next (Unix seconds); None before the first cycle
     maintenance: NotRequired[MaintenanceEntry | None]  # the window it is in now, if any
+    uptime: NotRequired[UptimeEntry]
+    slo: NotRequired[SloEntry | None]
 
 
 class CollectionErrorEntry(TypedDict):
@@ -121,6 +149,8 @@ class Document(TypedDict):
     last_cycle: LastCycle | None
     journeys: list[JourneyEntry]
     maintenance: NotRequired[list[WindowEntry]]  # windows in force or starting within a week, by start
+    uptime: NotRequired[UptimeEntry]  # the whole suite's
+    uptime_days: NotRequired[list[DayEntry]]  # the suite's last 90 UTC days, oldest first
 
 
 class HistoryPart(TypedDict):

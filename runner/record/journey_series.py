@@ -38,6 +38,9 @@ MUTED_HELP = (
     "other journey series), so that they never count toward an alert, during the window or after it."
 )
 MAINTENANCE_HELP = "1 while the journey is in a maintenance window (paused or muted: no shipped alert fires), else 0."
+SLO_OBJECTIVE_HELP = "The journey's @pytest.mark.slo objective: the share of its runs that must succeed."
+SLO_WINDOW_HELP = "The window of the journey's SLO in seconds (7, 28 or 30 days)."
+SLO_RUNS_HELP = "Runs that count toward the journey's SLO (all but those in a mute maintenance window), by result."
 BLOCKED_HELP = "1 while the journey's last run was blocked by the failure of the fixture named, wider than it."
 STEP_HELP = "Duration of one step (a `with step(name):` block) of a journey in seconds, by result."
 FLAKY_HELP = "Cycles in which the journey failed, was retried and passed (a success for alerting, kept apart)."
@@ -59,6 +62,8 @@ class _Journey:
         "labels",
         "maintenance",
         "muted",
+        "slo",
+        "slo_runs",
         "step_exemplars",
         "steps",
         "success",
@@ -74,6 +79,8 @@ class _Journey:
         self.interval: float | None = None  # its own interval; None: the runner's
         self.maintenance = 0.0  # 1.0 while in a maintenance window
         self.muted: list[int] | None = None  # runs in a mute window, per result; None until the first
+        self.slo: tuple[float, int] | None = None  # (objective, window seconds) of its @pytest.mark.slo
+        self.slo_runs = [0 for _ in RESULTS]
         self.success: float | None = None
         self.steps: dict[str, tuple[list[list[int]], list[float]]] = {}  # step -> (buckets, sums) per result
         self.labels: dict[str, str] = {}
@@ -126,6 +133,19 @@ class JourneySeries:
                 if journey in self._journeys:
                     self._journeys[journey].interval = given.get(journey)
 
+    def set_slos(self, collected: Iterable[str], slos: Iterable[tuple[str, tuple[float, int]]]) -> None:
+        """The SLOs of the journeys just collected (none for those not named)."""
+        given = dict(slos)
+        with self._lock:
+            for journey in collected:
+                if journey in self._journeys:
+                    self._journeys[journey].slo = given.get(journey)
+
+    def slos(self) -> dict[str, tuple[float, int]]:
+        """The journeys with an SLO: (objective, window seconds)."""
+        with self._lock:
+            return {journey: state.slo for journey, state in self._journeys.items() if state.slo is not None}
+
     def set_maintenance(self, journeys: set[str]) -> None:
         """The journeys in a maintenance window now (every other journey is in none)."""
         with self._lock:
@@ -168,6 +188,8 @@ class JourneySeries:
                 state.failures[result.reason] = state.failures.get(result.reason, 0) + 1
             state.flaky += result.flaky
             state.degraded += bool(result.passed and result.degraded)
+            if state.slo is not None:
+                state.slo_runs[index] += 1
             state.blocked_by = result.blocked_by
             for step in result.steps:
                 buckets, sums = state.steps.setdefault(
@@ -193,11 +215,15 @@ class JourneySeries:
         yield GaugeMetricFamily("synthetic_journey_interval_seconds", INTERVAL_HELP, labels=["journey"])
         yield GaugeMetricFamily("synthetic_journey_maintenance", MAINTENANCE_HELP, labels=["journey"])
         yield CounterMetricFamily("synthetic_journey_muted_runs", MUTED_HELP, labels=["journey", "result"])
+        yield GaugeMetricFamily("synthetic_journey_slo_objective", SLO_OBJECTIVE_HELP, labels=["journey"])
+        yield GaugeMetricFamily("synthetic_journey_slo_window_seconds", SLO_WINDOW_HELP, labels=["journey"])
+        yield CounterMetricFamily("synthetic_journey_slo_runs", SLO_RUNS_HELP, labels=["journey", "result"])
 
     def collect(self) -> Iterator[Metric]:
-        (duration, success, failures, steps, info, flaky, degraded, blocked, interval, maintenance, muted) = (
+        (duration, success, failures, steps, info, flaky, degraded, blocked, interval, maintenance, muted, *slo) = (
             self.describe()
         )
+        objective, window, slo_runs = slo
         with self._lock:
             for journey, state in self._journeys.items():
                 for result, counts, total, exemplars in zip(
@@ -223,7 +249,13 @@ class JourneySeries:
                 maintenance.add_metric([journey], state.maintenance)  # type: ignore[attr-defined]
                 for result, count in zip(RESULTS, state.muted or (), strict=False):
                     muted.add_metric([journey, result], count)  # type: ignore[attr-defined]
+                if state.slo is not None:
+                    objective.add_metric([journey], state.slo[0])  # type: ignore[attr-defined]
+                    window.add_metric([journey], state.slo[1])  # type: ignore[attr-defined]
+                    for result, count in zip(RESULTS, state.slo_runs, strict=True):
+                        slo_runs.add_metric([journey, result], count)  # type: ignore[attr-defined]
         yield from (duration, success, failures, steps, info, flaky, degraded, blocked, interval, maintenance, muted)
+        yield from (objective, window, slo_runs)
 
     def _cumulative(self, counts: list[int], exemplars: dict[int, Exemplar]) -> list[Any]:
         """Cumulative bucket counts; a bucket with an exemplar is a (bound, count, exemplar) triple."""

@@ -126,6 +126,7 @@ class MonitorMetrics:
         self.add_journeys(cycle.collected)
         self.journey_series.set_labels(cycle.collected, cycle.labels)
         self.journey_series.set_periods(cycle.collected, cycle.periods)
+        self.journey_series.set_slos(cycle.collected, cycle.slos)
 
     def forget_journeys_except(self, current: Iterable[str]) -> None:
         """Drop the series of journeys that are gone from a clean collection (deleted or renamed)."""
@@ -143,6 +144,7 @@ class MonitorMetrics:
         self.add_journeys([*cycle.collected, *(result.journey for result in cycle.results)])
         self.journey_series.set_labels(cycle.collected, cycle.labels)
         self.journey_series.set_periods(cycle.collected, cycle.periods)
+        self.journey_series.set_slos(cycle.collected, cycle.slos)
         for result in cycle.results:
             if result.journey in muted:
                 self.journey_series.observe_muted(result)

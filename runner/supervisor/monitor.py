@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import write_to_textfile
 
@@ -23,11 +23,12 @@ from runner.handoff.frequency import cycle_tick, next_due_tick
 from runner.handoff.results import CycleReport
 from runner.logs import get_logger
 from runner.record.artifacts import ArtifactStore
-from runner.record.document import Document, SuiteError
+from runner.record.document import Document, SuiteError, UptimeEntry
 from runner.record.history import History
 from runner.record.maintenance import MaintenanceBook
 from runner.record.metrics import MonitorMetrics
 from runner.record.redact import Redactor
+from runner.record.uptime import WINDOWS_HOURS, Uptime, slo_standing
 from runner.settings.command_line import Settings
 from runner.supervisor.execute import Execution, Executor
 from runner.web.exposition import DEFAULT_MAX_AGE_SECONDS, MetricsExposition
@@ -46,6 +47,7 @@ class Monitor:
         *,
         artifacts: ArtifactStore | None = None,
         maintenance: MaintenanceBook | None = None,
+        uptime: Uptime | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -54,6 +56,8 @@ class Monitor:
         self.redactor = redactor or Redactor()
         self.artifacts = artifacts
         self.maintenance = maintenance or MaintenanceBook(settings.maintenance)
+        self.uptime = uptime or Uptime()
+        self._uptime_figures: dict[str, dict[str, float | None]] = self.uptime.summary(time.time())
         self.exposition = MetricsExposition(
             metrics.registry, max_age_seconds=max(DEFAULT_MAX_AGE_SECONDS, settings.interval_seconds)
         )
@@ -180,6 +184,7 @@ class Monitor:
         else:
             self.suite_error = None
         self._write_metrics_file()
+        self._record_uptime(cycle, finished, muted)
         self._record_history(cycle, finished, duration, muted)
         # After the history: whoever sees a failure's screenshot in /api/results sees that cycle's results too.
         self._keep_artifacts(cycle, finished)
@@ -219,7 +224,22 @@ class Monitor:
             journey["interval_seconds"] = self.periods.get(journey["journey"], self.settings.interval_seconds)
             journey["next_run_at"] = self._next_run(journey["journey"])
         self._add_maintenance(results)
+        self._add_uptime(results)
         return results
+
+    def _add_uptime(self, results: Document) -> None:
+        """Each journey's uptime and the suite's (figures of the last cycle), and the suite's last 90 days."""
+        figures, empty = self._uptime_figures, dict.fromkeys(WINDOWS_HOURS)
+        results["uptime"] = cast(UptimeEntry, figures.get("", empty))
+        slos = self.metrics.journey_series.slos()
+        for journey in results["journeys"]:
+            journey["uptime"] = cast(UptimeEntry, figures.get(journey["journey"], empty))
+            slo = slos.get(journey["journey"])
+            journey["slo"] = slo_standing(self.uptime, journey["journey"], *slo) if slo else None
+        results["uptime_days"] = [
+            {"day": day * 86400.0, "runs": runs, "failures": failures, "degraded": degraded, "muted": muted}
+            for day, runs, failures, degraded, muted in self.uptime.days("", time.time())
+        ]
 
     def _add_maintenance(self, results: Document) -> None:
         """The windows in force or coming, and the one each journey is in now."""
@@ -315,6 +335,13 @@ class Monitor:
         except OSError as exc:
             self.log.error("could not write the state file", path=str(self.settings.state_file), error=str(exc))
         self._publish()
+
+    def _record_uptime(self, cycle: CycleReport, finished: float, muted: frozenset[str]) -> None:
+        """The cycle's runs in the hourly totals, and the uptime figures the documents show until the next."""
+        self.uptime.record(cycle, muted, finished)
+        if not cycle.collection_errors and cycle.collected:
+            self.uptime.forget_except(set(cycle.collected) | {result.journey for result in cycle.results})
+        self._uptime_figures = self.uptime.summary(finished)
 
     def _record_history(self, cycle: CycleReport, finished: float, duration: float, muted: frozenset[str]) -> None:
         try:

@@ -12,12 +12,14 @@ import time
 from html import escape
 
 from runner.record.document import (
+    DayEntry,
     Document,
     HistoryEntry,
     JourneyEntry,
     LastCycle,
     StepEntry,
     SuiteError,
+    UptimeEntry,
     WindowEntry,
 )
 
@@ -53,6 +55,8 @@ font-size:12px;max-height:8em;overflow:auto}
 .num{text-align:right;white-space:nowrap}.when{white-space:nowrap;color:#57606a}
 .schedule{font-size:12px;color:#57606a}
 .maintenance{font-size:12px;color:#0550ae;font-weight:600}
+.slo{font-size:12px;color:#57606a}.slo.fast-burn{color:#a40e26;font-weight:600}.slo.slow-burn{color:#953800}
+.uptime{margin:0 2px 16px;color:#57606a}.strip{margin-top:4px}
 .windows{margin-top:16px;background:#ddf4ff;border:1px solid #54aeff;border-radius:8px;padding:10px 14px}
 .broken{margin-top:16px;background:#fff8c5;border:1px solid #d4a72c;border-radius:8px;padding:10px 14px}
 """
@@ -82,9 +86,10 @@ def render(results: Document, interval_seconds: float, now: float | None = None)
 <body><main>
 <div class="banner {banner_class}" id="banner">{escape(banner)}</div>
 <p class="meta">{_where(results)}{_meta(results.get("last_cycle"), interval_seconds, now)}</p>
+{_suite_uptime(results)}
 {_suite_error(results.get("suite_error"), now)}
 <table id="journeys"><thead><tr><th>State</th><th>Journey</th><th>Last run</th><th class="num">Duration</th>
-<th>Failing since</th><th>Recent runs</th></tr></thead>
+<th>Failing since</th><th>Recent runs</th><th class="num">Uptime</th></tr></thead>
 <tbody>
 {rows}
 </tbody></table>
@@ -146,7 +151,7 @@ def _group(fixture: str, members: list[JourneyEntry], now: float) -> str:
     count = f"{len(members)} journey{'s' if len(members) != 1 else ''}"
     header = (
         f'<tr class="group" id="blocked-{escape(fixture)}"><td><span class="state blocked">blocked</span></td>'
-        f'<td colspan="5">Fixture <span class="journey">{escape(fixture)}</span> failed and blocks {count}'
+        f'<td colspan="6">Fixture <span class="journey">{escape(fixture)}</span> failed and blocks {count}'
         f'<pre class="message">{escape(members[0]["message"])}</pre>{_trace(members[0])}</td></tr>'
     )
     return "\n".join([header, *(_row(journey, now) for journey in members)])
@@ -189,13 +194,83 @@ def _row(journey: JourneyEntry, now: float) -> str:
     return (
         f'<tr class="row-{state.replace(" ", "-")}">'
         f'<td><span class="state {state.replace(" ", "-")}">{escape(state)}</span></td>'
-        f'<td><div class="journey">{escape(journey["journey"])}</div>{_in_maintenance(journey)}'
+        f'<td><div class="journey">{escape(journey["journey"])}</div>{_in_maintenance(journey)}{_slo(journey)}'
         f"{_steps(journey.get('steps', []))}{message}"
         f"{_evidence(journey, now)}</td>"
         f'<td class="when"{_title(last_at)}>{_ago(last_at, now) if last_at else "never"}{_schedule(journey, now)}</td>'
         f'<td class="num">{_milliseconds(duration) if duration is not None else ""}</td>'
         f'<td class="when"{_title(since)}>{_ago(since, now) if since else ""}</td>'
-        f"<td>{_chart(journey['history'])}</td></tr>"
+        f'<td>{_chart(journey["history"])}</td><td class="num uptime">{_uptime_cell(journey.get("uptime"))}</td></tr>'
+    )
+
+
+UPTIME_WINDOWS = ("24h", "7d", "30d", "90d")
+STRIP_DAY_WIDTH, STRIP_HEIGHT = 7, 22
+
+
+def _percent(share: float | None) -> str:
+    """99.95%, 100%, or a dash without runs; never rounded up to 100% while a run failed."""
+    if share is None:
+        return "\u2013"
+    if share < 1 and round(share * 100, 2) >= 100:
+        return "99.99%"
+    return f"{share * 100:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def _uptime_cell(uptime: UptimeEntry | None) -> str:
+    """The journey's 24-hour uptime, the longer windows on hover."""
+    if not uptime:
+        return ""
+    title = ", ".join(f"{window} {_percent(uptime[window])}" for window in UPTIME_WINDOWS)  # type: ignore[literal-required]
+    return f'<span title="{escape(title)}">{_percent(uptime["24h"])}</span>'
+
+
+def _suite_uptime(results: Document) -> str:
+    """The suite's uptime over each window, and a strip of its last 90 days: green, amber for degraded, red for
+    failures, grey for no data or maintenance; each day's uptime on hover (an SVG title, no script)."""
+    uptime, days = results.get("uptime"), results.get("uptime_days") or []
+    if not uptime:
+        return ""
+    figures = " · ".join(f"{window} {_percent(uptime[window])}" for window in UPTIME_WINDOWS)  # type: ignore[literal-required]
+    cells = "".join(_day_cell(index, day) for index, day in enumerate(days))
+    width = STRIP_DAY_WIDTH * len(days)
+    strip = (
+        f'<svg class="strip" role="img" width="{width}" height="{STRIP_HEIGHT}" viewBox="0 0 {width} {STRIP_HEIGHT}">'
+        f"<title>the last {len(days)} days</title>{cells}</svg>"
+        if days
+        else ""
+    )
+    return f'<div class="uptime" id="uptime"><strong>Uptime</strong> {figures}<div>{strip}</div></div>'
+
+
+def _day_cell(index: int, day: DayEntry) -> str:
+    runs, failures = day["runs"], day["failures"]
+    if not runs:
+        colour, share = "#d0d7de", "no data" if not day["muted"] else "maintenance"
+    else:
+        colour = "#cf222e" if failures else "#d4a72c" if day["degraded"] else "#2da44e"
+        share = f"{_percent((runs - failures) / runs)} of {runs} runs"
+    date = datetime.datetime.fromtimestamp(day["day"], datetime.UTC).strftime("%Y-%m-%d")
+    return (
+        f'<rect x="{index * STRIP_DAY_WIDTH}" y="0" width="{STRIP_DAY_WIDTH - 1}" height="{STRIP_HEIGHT}" '
+        f'fill="{colour}"><title>{date}: {escape(share)}</title></rect>'
+    )
+
+
+def _slo(journey: JourneyEntry) -> str:
+    """``SLO 99.9% over 30 d: budget left 73%, burn 0.4x (ok)`` for a journey with @pytest.mark.slo."""
+    slo = journey.get("slo")
+    if not slo:
+        return ""
+    left = slo["budget_left"]
+    budget = (
+        "no runs yet" if left is None else f"budget left {_percent(max(left, 0.0))}" + (" (spent)" if left < 0 else "")
+    )
+    burn = "" if slo["burn_rate_1h"] is None else f", burn {slo['burn_rate_1h']:.1f}x"
+    days = slo["window_seconds"] // 86400
+    return (
+        f'<div class="slo {slo["state"].replace(" ", "-")}">SLO {_percent(slo["objective"])} over {days} d: '
+        f"{budget}{burn} ({escape(slo['state'])})</div>"
     )
 
 

@@ -158,3 +158,37 @@ def test_with_the_journey_plugin_disabled_wide_fixtures_are_still_kept_apart(tmp
     assert execution.report is not None, execution.output_tail
     assert len(execution.report.results) == 4 and all(result.passed for result in execution.report.results)
     assert ("browser", "session", "setup") in {(t.fixture, t.scope, t.phase) for t in execution.report.fixtures}
+
+
+SLOS = """
+    import pytest
+
+    @pytest.mark.slo(objective=0.999)
+    def test_pay():
+        pass
+
+    @pytest.mark.slo(objective=0.99, window="7d")
+    def test_search():
+        pass
+
+    @pytest.mark.slo(objective=1.5)
+    def test_impossible():
+        pass
+
+    @pytest.mark.slo(objective=0.99, window="2w")
+    def test_unknown_window():
+        pass
+"""
+
+
+def test_a_journey_s_slo_travels_with_the_cycle_and_a_bad_one_fails_it_naming_the_rule(tmp_path: Path) -> None:
+    write(tmp_path, "test_slo.py", SLOS)
+    report = Executor(Settings(journeys=tmp_path, timeout_seconds=10)).execute().report
+    assert report is not None
+    assert report.slos == (("test_slo.py::test_pay", (0.999, 2592000)), ("test_slo.py::test_search", (0.99, 604800)))
+    failed = {result.journey.partition("::")[2]: result.message for result in report.results if not result.passed}
+    assert failed == {
+        "test_impossible": "Failed: @pytest.mark.slo(objective=...) must be a share between 0 and 1 such as 0.999, "
+        "got 1.5",
+        "test_unknown_window": "Failed: @pytest.mark.slo(window=...) must be one of '7d', '28d', '30d', got '2w'",
+    }

@@ -244,3 +244,18 @@ def test_a_fixture_that_blocks_only_muted_journeys_counts_no_failure_and_blocks_
     metrics.record_cycle(cycle, 1000.0, 1.0, muted=frozenset({"a.py::test_a"}))
     assert value(metrics, "synthetic_fixture_blocked_journeys", fixture="signed_in") is None
     assert value(metrics, "synthetic_fixture_failures_total", fixture="signed_in") is None
+
+
+def test_a_journey_with_an_slo_exports_its_objective_window_and_the_runs_that_count() -> None:
+    metrics = new_metrics()
+    slos = (("a.py::test_bad", (0.999, 30 * 86400)),)
+    cycle = CycleReport(CYCLE.collected, CYCLE.results, (), slos=slos)
+    metrics.add_collection(cycle)
+    assert value(metrics, "synthetic_journey_slo_runs_total", journey="a.py::test_bad", result="failure") == 0
+    metrics.record_cycle(cycle, 1000.0, 1.0)
+    metrics.record_cycle(cycle, 1030.0, 1.0, muted=frozenset({"a.py::test_bad"}))  # left out of the SLO
+    assert value(metrics, "synthetic_journey_slo_objective", journey="a.py::test_bad") == 0.999
+    assert value(metrics, "synthetic_journey_slo_window_seconds", journey="a.py::test_bad") == 2592000
+    assert value(metrics, "synthetic_journey_slo_runs_total", journey="a.py::test_bad", result="failure") == 1
+    assert value(metrics, "synthetic_journey_slo_runs_total", journey="a.py::test_bad", result="success") == 0
+    assert value(metrics, "synthetic_journey_slo_objective", journey="a.py::test_ok") is None
