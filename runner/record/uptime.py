@@ -3,9 +3,9 @@
 Uptime is the share of counted runs that passed: runs in a mute maintenance window are left out (and a paused
 journey has no runs), a degraded run counts as passed. ``None`` where there were no counted runs.
 
-The totals are four rings of 16-bit counters per journey, one slot an hour, shared hour by hour by every
+The totals are up to four rings of 16-bit counters per journey, one slot an hour, shared hour by hour by every
 journey; the failures, degraded and muted rings are made only once a journey has one. A journey that never
-failed costs two rings: 2 x 2,160 hours x 2 bytes = 8.6 KB (docs/benchmarks.md, section 12).
+failed costs one ring: 2,160 hours x 2 bytes = 4.3 KB (docs/benchmarks.md, section 12).
 
 Usage::
 
