@@ -33,6 +33,7 @@ from tests.processes import REPO_ROOT, require_binary
 GRAFANA_DIR = REPO_ROOT / "grafana"
 DASHBOARD_PATH = GRAFANA_DIR / "dashboards" / "synthetic-monitor.json"
 DATASOURCES_PATH = GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yml"
+RULES_PATH = REPO_ROOT / "prometheus" / "rules.yml"
 PROVIDERS_PATH = GRAFANA_DIR / "provisioning" / "dashboards" / "synthetic-monitor.yml"
 DATASOURCE_UID = "synthetic-prometheus"
 DATASOURCE_VARIABLE = "${datasource}"
@@ -41,11 +42,13 @@ GRID_COLUMNS = 24
 # Prometheus's 1 s scrapes below to hold several cycles.
 GRAFANA_VARIABLES = {"location": ".*", "journey": ".*", "__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
 VARIABLE = re.compile(r"\$\{?(\w+)\}?")
-SELECTOR = re.compile(r"\b(synthetic_\w+)(\{[^}]*\})?")
+# A runner's series, or one recorded from them by prometheus/rules.yml (journey:synthetic_..:rate1h).
+SELECTOR = re.compile(r"\b((?:[a-z_]+:)?synthetic_[\w:]+)(\{[^}]*\})?")
 AGGREGATION = re.compile(r"\bby \(([^)]*)\)")
 LEGEND_LABEL = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 JOURNEY_METRICS = re.compile(
-    r"synthetic_(request_duration|step_duration)\w*|synthetic_journey_(success|failures_total|info|flaky_total)"
+    r"synthetic_(request_duration|step_duration)\w*|synthetic_journey_(success|failures_total|info|flaky_total|slo_\w+)"
+    r"|journey:synthetic_\w+:\w+"
 )
 # What issue 14 asks the dashboard to show, by the series that show it.
 REQUIRED_METRICS = {
@@ -59,6 +62,15 @@ REQUIRED_METRICS = {
     "synthetic_runs_total",
     "synthetic_collection_errors",
 }
+# Issue 22's SLO panels, by the series each must query: recorded by prometheus/rules.yml, or the runner's own.
+SLO_PANELS = {
+    "SLO error budget left": {"journey:synthetic_slo_error_budget_remaining:ratio"},
+    "SLO burn rate (1h)": {"journey:synthetic_slo_error_ratio:rate1h", "synthetic_journey_slo_objective"},
+}
+# The runner exports no synthetic_journey_slo_* series yet (issue 22 is being written) and the stack below loads
+# no rules, so these panels' queries must run but cannot have data. When the runner exports them: load
+# RULES_PATH in `stack`, mark a shop journey @pytest.mark.slo(objective=0.99), and empty this set.
+PANELS_WITHOUT_DATA_YET = set(SLO_PANELS)
 LOCATION = "test-loc"
 CYCLES_BEFORE_CHECKING = 4
 DATA_TIMEOUT_SECONDS = 120.0
@@ -217,6 +229,25 @@ def test_the_panels_cover_what_issue_14_asks_for() -> None:
     assert used >= REQUIRED_METRICS, f"no panel shows {sorted(REQUIRED_METRICS - used)}"
 
 
+def recorded_series() -> set[str]:
+    """The names prometheus/rules.yml records."""
+    groups = yaml.safe_load(RULES_PATH.read_text())["groups"]
+    return {rule["record"] for group in groups for rule in group["rules"] if "record" in rule}
+
+
+def test_the_slo_panels_show_each_journeys_budget_left_and_burn_rate_from_recorded_series() -> None:
+    all_queries = queries(load_dashboard())
+    recorded = recorded_series()
+    for title, series in SLO_PANELS.items():
+        panel_queries = [query for query in all_queries if query.panel == title]
+        assert panel_queries, f"no panel {title!r}"
+        used = {name for query in panel_queries for name, _ in SELECTOR.findall(query.expr)}
+        assert used == series, f"panel {title!r} queries {sorted(used)}, not {sorted(series)}"
+        assert all("{{journey}}" in query.legend for query in panel_queries), f"panel {title!r} names no journey"
+        not_recorded = {name for name in series if ":" in name} - recorded
+        assert not not_recorded, f"panel {title!r} queries {sorted(not_recorded)}, which rules.yml does not record"
+
+
 def test_provisioning_points_grafana_at_prometheus_and_at_the_dashboard() -> None:
     (datasource,) = yaml.safe_load(DATASOURCES_PATH.read_text())["datasources"]
     assert (datasource["uid"], datasource["type"], datasource["url"]) == (
@@ -297,7 +328,11 @@ def results_with_data(prometheus_url: str, all_queries: list[Query]) -> dict[Que
     while True:
         ready = completed_cycles(prometheus_url) >= CYCLES_BEFORE_CHECKING
         results = {query: evaluate(prometheus_url, query) for query in all_queries}
-        empty = [query for query, series in results.items() if not has_data(series)]
+        empty = [
+            query
+            for query, series in results.items()
+            if not has_data(series) and query.panel not in PANELS_WITHOUT_DATA_YET
+        ]
         if ready and not empty:
             return results
         if time.monotonic() > deadline:
