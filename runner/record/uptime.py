@@ -79,15 +79,7 @@ class Uptime:
         with self._lock:
             slot = self._advance(hour_of(at))
             for result in cycle.results:
-                counters = (
-                    (3,)
-                    if result.journey in muted
-                    else (0, 1)
-                    if not result.passed
-                    else (0, 2)
-                    if result.degraded
-                    else (0,)
-                )
+                counters = _counters(result, result.journey in muted)
                 rings = self._journeys.setdefault(result.journey, _Rings())
                 for counter in counters:
                     rings.add(slot, counter)
