@@ -7,21 +7,18 @@ page is served with a Content-Security-Policy that allows no script, so a parame
 
 from __future__ import annotations
 
-import datetime
 import time
 from html import escape
 
 from runner.record.document import (
-    DayEntry,
     Document,
     HistoryEntry,
     JourneyEntry,
     LastCycle,
     StepEntry,
     SuiteError,
-    UptimeEntry,
-    WindowEntry,
 )
+from runner.web import panels
 
 REFRESH_SECONDS_MIN = 2
 REFRESH_SECONDS_MAX = 30
@@ -86,7 +83,7 @@ def render(results: Document, interval_seconds: float, now: float | None = None)
 <body><main>
 <div class="banner {banner_class}" id="banner">{escape(banner)}</div>
 <p class="meta">{_where(results)}{_meta(results.get("last_cycle"), interval_seconds, now)}</p>
-{_suite_uptime(results)}
+{panels.suite_uptime(results)}
 {_suite_error(results.get("suite_error"), now)}
 <table id="journeys"><thead><tr><th>State</th><th>Journey</th><th>Last run</th><th class="num">Duration</th>
 <th>Failing since</th><th>Recent runs</th><th class="num">Uptime</th></tr></thead>
@@ -94,7 +91,7 @@ def render(results: Document, interval_seconds: float, now: float | None = None)
 {rows}
 </tbody></table>
 {_broken_files(results.get("last_cycle"))}
-{_windows(results.get("maintenance") or [], now)}
+{panels.windows(results.get("maintenance") or [], now)}
 </main></body></html>
 """
 
@@ -172,7 +169,7 @@ def _meta(last: LastCycle | None, interval_seconds: float, now: float) -> str:
     if last is None:
         return f"No cycle completed yet. A cycle starts every {interval_seconds:g} s."
     return (
-        f"Last cycle finished {_ago(last['finished_at'], now)} ({_utc(last['finished_at'])}) in "
+        f"Last cycle finished {_ago(last['finished_at'], now)} ({panels.utc(last['finished_at'])}) in "
         f"{last['duration_seconds']:.2f} s: {last['passed']} passed, {last['failed']} failed. "
         f"A cycle starts every {interval_seconds:g} s."
     )
@@ -194,149 +191,17 @@ def _row(journey: JourneyEntry, now: float) -> str:
     return (
         f'<tr class="row-{state.replace(" ", "-")}">'
         f'<td><span class="state {state.replace(" ", "-")}">{escape(state)}</span></td>'
-        f'<td><div class="journey">{escape(journey["journey"])}</div>{_in_maintenance(journey)}{_slo(journey)}'
+        f'<td><div class="journey">{escape(journey["journey"])}</div>'
+        f"{panels.in_maintenance(journey)}{panels.slo(journey)}"
         f"{_steps(journey.get('steps', []))}{message}"
         f"{_evidence(journey, now)}</td>"
-        f'<td class="when"{_title(last_at)}>{_ago(last_at, now) if last_at else "never"}{_schedule(journey, now)}</td>'
+        f'<td class="when"{panels.title(last_at)}>{_ago(last_at, now) if last_at else "never"}'
+        f"{panels.schedule(journey, now)}</td>"
         f'<td class="num">{_milliseconds(duration) if duration is not None else ""}</td>'
-        f'<td class="when"{_title(since)}>{_ago(since, now) if since else ""}</td>'
-        f'<td>{_chart(journey["history"])}</td><td class="num uptime">{_uptime_cell(journey.get("uptime"))}</td></tr>'
+        f'<td class="when"{panels.title(since)}>{_ago(since, now) if since else ""}</td>'
+        f"<td>{_chart(journey['history'])}</td>"
+        f'<td class="num uptime">{panels.uptime_cell(journey.get("uptime"))}</td></tr>'
     )
-
-
-UPTIME_WINDOWS = ("24h", "7d", "30d", "90d")
-STRIP_DAY_WIDTH, STRIP_HEIGHT = 7, 22
-
-
-def _percent(share: float | None) -> str:
-    """99.95%, 100%, or a dash without runs; never rounded up to 100% while a run failed."""
-    if share is None:
-        return "\u2013"
-    if share < 1 and round(share * 100, 2) >= 100:
-        return "99.99%"
-    return f"{share * 100:.2f}".rstrip("0").rstrip(".") + "%"
-
-
-def _uptime_cell(uptime: UptimeEntry | None) -> str:
-    """The journey's 24-hour uptime, the longer windows on hover."""
-    if not uptime:
-        return ""
-    title = ", ".join(f"{window} {_percent(uptime[window])}" for window in UPTIME_WINDOWS)  # type: ignore[literal-required]
-    return f'<span title="{escape(title)}">{_percent(uptime["24h"])}</span>'
-
-
-def _suite_uptime(results: Document) -> str:
-    """The suite's uptime over each window, and a strip of its last 90 days: green, amber for degraded, red for
-    failures, grey for no data or maintenance; each day's uptime on hover (an SVG title, no script)."""
-    uptime, days = results.get("uptime"), results.get("uptime_days") or []
-    if not uptime:
-        return ""
-    figures = " · ".join(f"{window} {_percent(uptime[window])}" for window in UPTIME_WINDOWS)  # type: ignore[literal-required]
-    cells = "".join(_day_cell(index, day) for index, day in enumerate(days))
-    width = STRIP_DAY_WIDTH * len(days)
-    strip = (
-        f'<svg class="strip" role="img" width="{width}" height="{STRIP_HEIGHT}" viewBox="0 0 {width} {STRIP_HEIGHT}">'
-        f"<title>the last {len(days)} days</title>{cells}</svg>"
-        if days
-        else ""
-    )
-    return f'<div class="uptime" id="uptime"><strong>Uptime</strong> {figures}<div>{strip}</div></div>'
-
-
-def _day_cell(index: int, day: DayEntry) -> str:
-    runs, failures = day["runs"], day["failures"]
-    if not runs:
-        colour, share = "#d0d7de", "no data" if not day["muted"] else "maintenance"
-    else:
-        colour = "#cf222e" if failures else "#d4a72c" if day["degraded"] else "#2da44e"
-        share = f"{_percent((runs - failures) / runs)} of {runs} runs"
-    date = datetime.datetime.fromtimestamp(day["day"], datetime.UTC).strftime("%Y-%m-%d")
-    return (
-        f'<rect x="{index * STRIP_DAY_WIDTH}" y="0" width="{STRIP_DAY_WIDTH - 1}" height="{STRIP_HEIGHT}" '
-        f'fill="{colour}"><title>{date}: {escape(share)}</title></rect>'
-    )
-
-
-def _slo(journey: JourneyEntry) -> str:
-    """``SLO 99.9% over 30 d: budget left 73%, burn 0.4x (ok)`` for a journey with @pytest.mark.slo."""
-    slo = journey.get("slo")
-    if not slo:
-        return ""
-    left = slo["budget_left"]
-    budget = (
-        "no runs yet" if left is None else f"budget left {_percent(max(left, 0.0))}" + (" (spent)" if left < 0 else "")
-    )
-    burn = "" if slo["burn_rate_1h"] is None else f", burn {slo['burn_rate_1h']:.1f}x"
-    days = slo["window_seconds"] // 86400
-    return (
-        f'<div class="slo {slo["state"].replace(" ", "-")}">SLO {_percent(slo["objective"])} over {days} d: '
-        f"{budget}{burn} ({escape(slo['state'])})</div>"
-    )
-
-
-def _in_maintenance(journey: JourneyEntry) -> str:
-    """``maintenance until 23:00 UTC (payments deploy)`` while the journey is in a window."""
-    found = journey.get("maintenance")
-    if not found:
-        return ""
-    what = "paused" if found["mode"] == "pause" else "muted"
-    until = _clock(found["until"])
-    return f'<div class="maintenance">maintenance until {until} ({escape(found["name"])}), {what}</div>'
-
-
-def _windows(windows: list[WindowEntry], now: float) -> str:
-    """The maintenance windows in force and those starting within a week."""
-    if not windows:
-        return ""
-    items = "".join(
-        f"<li><strong>{escape(window['name'])}</strong> ({escape(window['mode'])}"
-        f"{', ' + escape(_selected(window)) if window['journeys'] else ', every journey'}): "
-        f"{'now, ' if window['in_force'] else ''}{_clock(window['start'])} to {_clock(window['end'])}"
-        f"{' (id ' + escape(window['id']) + ')' if window['id'] else ''}</li>"
-        for window in windows
-    )
-    return f'<div class="windows" id="maintenance"><strong>Maintenance windows</strong><ul>{items}</ul></div>'
-
-
-def _selected(window: WindowEntry) -> str:
-    journeys = window["journeys"] or {}
-    labels = journeys.get("labels") or {}
-    parts = [f"{name}={value}" for name, value in dict(labels).items()] if isinstance(labels, dict) else []
-    if journeys.get("match"):
-        parts.append(f"journeys {journeys['match']}")
-    return " ".join(parts) or "every journey"
-
-
-def _clock(then: float) -> str:
-    """``23:00 UTC`` today, else ``Sat 5 Dec 23:00 UTC``."""
-    moment = datetime.datetime.fromtimestamp(then, datetime.UTC)
-    today = datetime.datetime.now(datetime.UTC).date()
-    return moment.strftime("%H:%M UTC") if moment.date() == today else moment.strftime("%a %-d %b %H:%M UTC")
-
-
-def _schedule(journey: JourneyEntry, now: float) -> str:
-    """How often the journey runs, and when next: ``every 5 min, next in 3 min``."""
-    interval = journey.get("interval_seconds")
-    if not interval:
-        return ""
-    next_at = journey.get("next_run_at")
-    when = f", next {_in(next_at, now)}" if next_at else ""
-    return f'<div class="schedule"{_title(next_at)}>every {_duration(interval)}{when}</div>'
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:g} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.3g} min"
-    return f"{seconds / 3600:.3g} h"
-
-
-def _in(then: float, now: float) -> str:
-    seconds = then - now
-    if seconds < 1:
-        return "now"
-    return f"in {round(seconds)} s" if seconds < 120 else f"in {_duration(round(seconds / 60) * 60)}"
 
 
 def _evidence(journey: JourneyEntry, now: float) -> str:
@@ -346,7 +211,7 @@ def _evidence(journey: JourneyEntry, now: float) -> str:
         return ""
     links = " · ".join(f'<a href="{escape(item["url"])}" rel="noreferrer">{escape(item["kind"])}</a>' for item in items)
     at = journey.get("artifacts_at")
-    when = f" <span{_title(at)}>({_ago(at, now)})</span>" if at else ""
+    when = f" <span{panels.title(at)}>({_ago(at, now)})</span>" if at else ""
     return f'<div class="trace">latest failure{when}: {links}</div>'
 
 
@@ -411,7 +276,7 @@ def _suite_error(error: SuiteError | None, now: float) -> str:
         return ""
     return (
         f'<div class="broken" id="suite-error"><strong>The last cycle ended in an error '
-        f"<span{_title(error['at'])}>({_ago(error['at'], now)})</span></strong>"
+        f"<span{panels.title(error['at'])}>({_ago(error['at'], now)})</span></strong>"
         f'<pre class="message">{escape(error["message"])}</pre></div>'
     )
 
@@ -437,11 +302,3 @@ def _ago(then: float, now: float) -> str:
     if seconds < 7200:
         return f"{seconds // 60} min ago"
     return f"{seconds // 3600} h ago"
-
-
-def _title(then: float | None) -> str:
-    return f' title="{_utc(then)}"' if then else ""
-
-
-def _utc(then: float) -> str:
-    return datetime.datetime.fromtimestamp(then, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
