@@ -67,10 +67,9 @@ SLO_PANELS = {
     "SLO error budget left": {"journey:synthetic_slo_error_budget_remaining:ratio"},
     "SLO burn rate (1h)": {"journey:synthetic_slo_error_ratio:rate1h", "synthetic_journey_slo_objective"},
 }
-# The runner exports no synthetic_journey_slo_* series yet (issue 22 is being written) and the stack below loads
-# no rules, so these panels' queries must run but cannot have data. When the runner exports them: load
-# RULES_PATH in `stack`, mark a shop journey @pytest.mark.slo(objective=0.99), and empty this set.
-PANELS_WITHOUT_DATA_YET = set(SLO_PANELS)
+# Every panel must show data: the shop's payment journey has an SLO, and the stack's Prometheus loads the shipped
+# rules that record the series the SLO panels read.
+PANELS_WITHOUT_DATA_YET: set[str] = set()
 LOCATION = "test-loc"
 CYCLES_BEFORE_CHECKING = 4
 DATA_TIMEOUT_SECONDS = 120.0
@@ -98,6 +97,7 @@ SHOP_JOURNEYS = """
 
 
     @pytest.mark.labels(team="shop", severity="warning")
+    @pytest.mark.slo(objective=0.99)
     def test_visitor_can_pay(step):
         with step("add to basket"):
             pass
@@ -294,7 +294,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             LOCATION,
         )
         processes.append(runner)
-        config = prometheus_config({RUNNER_JOB: host_port(runner_url)}, None, [], "1s")
+        config = prometheus_config({RUNNER_JOB: host_port(runner_url)}, None, [RULES_PATH], "1s")
         prometheus, prometheus_url = start_prometheus(tmp_path, config)
         processes.append(prometheus)
         yield Stack(prometheus_url, runner_url)
