@@ -23,6 +23,7 @@ import yaml
 from croniter import croniter
 
 from runner.settings.maintenance import MODES, MaintenanceError, Selector, Window, iso
+from runner.settings.strict_yaml import StrictLoader, yaml_problem
 
 MODE_HELP = "'pause' (not run at all) or 'mute' (run and recorded, never alerting)"
 MAX_FILE_BYTES = 1 << 20
@@ -58,7 +59,7 @@ def load_windows(path: Path, source: str = "--maintenance") -> tuple[Window, ...
     try:
         document = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader that rejects duplicate keys)
     except yaml.YAMLError as exc:
-        raise MaintenanceError(f"{where} is not valid YAML: {_yaml_problem(exc)}") from None
+        raise MaintenanceError(f"{where} is not valid YAML: {yaml_problem(exc)}") from None
     windows: list[Window] = []
     for position, item in enumerate(_listed(document, where), 1):
         try:
@@ -272,29 +273,10 @@ def _reason(exc: BaseException) -> str:
     return str(getattr(exc, "strerror", None) or exc)
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(StrictLoader):
     """A SafeLoader that refuses a key given twice and keeps times as text (read here, where a zone is required)."""
 
     yaml_implicit_resolvers = {  # noqa: RUF012 (PyYAML's own class attribute, copied without timestamps)
         first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str | int | float | bool | None):
-                continue  # SafeLoader itself refuses an unhashable key
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} is given twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem

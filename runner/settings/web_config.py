@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 import yaml
 
 from runner.errors import ConfigError
+from runner.settings.strict_yaml import StrictLoader, yaml_problem
 
 TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
@@ -148,9 +149,9 @@ def load_web_config(value: str, source: str = "--web-config") -> WebConfig | Non
     if len(text) > MAX_FILE_BYTES:
         _fail(where, f"the web configuration file is larger than {MAX_FILE_BYTES} bytes; is it the right file?")
     try:
-        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader that rejects duplicate keys)
+        document = yaml.load(text, Loader=StrictLoader)  # noqa: S506 (a SafeLoader that rejects duplicate keys)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{where} is not valid YAML: {_yaml_problem(exc)}") from None
+        raise ConfigError(f"{where} is not valid YAML: {yaml_problem(exc)}") from None
     top = _mapping(document, "the top level", TOP_KEYS, where)
     tls = _tls(
         _mapping(top.get("tls_server_config"), "tls_server_config", (*TLS_KEYS, *TLS_OPTIONAL_KEYS), where),
@@ -296,26 +297,3 @@ def _users(value: Any, where: str) -> tuple[tuple[str, bytes], ...]:
             )
         users.append((user, hashed.encode("ascii")))
     return tuple(users)
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses a key given twice, as the toolkit's strict YAML parser does."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str | int | float | bool | None):
-                continue  # SafeLoader itself rejects unhashable keys
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} is given twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
