@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RULES_PATH = REPO_ROOT / "prometheus" / "rules.yml"
 READY_TIMEOUT_SECONDS = 30.0
@@ -143,6 +145,18 @@ def alertmanager_config(webhook_url: str, group_wait: str = "10s", group_interva
         },
         "receivers": [{"name": "webhook", "webhook_configs": [{"url": webhook_url, "send_resolved": True}]}],
     }
+
+
+def shipped_alertmanager_config(
+    receiver_urls: dict[str, str], group_wait: str = "1s", group_interval: str = "1s"
+) -> dict[str, Any]:
+    """prometheus/alertmanager.yml as shipped, each receiver's URL from ``receiver_urls`` (by its name), waits
+    shortened."""
+    config: dict[str, Any] = yaml.safe_load((REPO_ROOT / "prometheus" / "alertmanager.yml").read_text())
+    config["route"].update(group_wait=group_wait, group_interval=group_interval)
+    for receiver in config["receivers"]:
+        receiver["webhook_configs"][0]["url"] = receiver_urls[receiver["name"]]
+    return config
 
 
 def start_prometheus(workdir: Path, config: dict[str, Any]) -> tuple[RunningProcess, str]:

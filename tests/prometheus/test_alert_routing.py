@@ -11,16 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from scripts.stack import (
-    REPO_ROOT,
     RULES_PATH,
     RUNNER_JOB,
     RunningProcess,
     WebhookReceiver,
     host_port,
     prometheus_config,
+    shipped_alertmanager_config,
     start_alertmanager,
     start_prometheus,
     start_runner,
@@ -41,15 +40,6 @@ JOURNEYS = """
 """
 
 
-def example_alertmanager_config(receivers: dict[str, WebhookReceiver]) -> dict[str, Any]:
-    """prometheus/alertmanager.yml as shipped, its receivers' URLs pointed at local webhooks, waits shortened."""
-    config: dict[str, Any] = yaml.safe_load((REPO_ROOT / "prometheus" / "alertmanager.yml").read_text())
-    config["route"].update(group_wait="1s", group_interval="1s")
-    for receiver in config["receivers"]:
-        receiver["webhook_configs"][0]["url"] = receivers[receiver["name"]].url
-    return config
-
-
 @pytest.fixture
 def routed(tmp_path: Path) -> Iterator[dict[str, WebhookReceiver]]:
     require_binary("prometheus", "prometheus")
@@ -63,7 +53,9 @@ def routed(tmp_path: Path) -> Iterator[dict[str, WebhookReceiver]]:
     try:
         runner, runner_url = start_runner(tmp_path, "--journeys", str(journeys), "--interval", "1", "--timeout", "2")
         processes.append(runner)
-        alertmanager, alertmanager_url = start_alertmanager(tmp_path, example_alertmanager_config(receivers))
+        alertmanager, alertmanager_url = start_alertmanager(
+            tmp_path, shipped_alertmanager_config({name: r.url for name, r in receivers.items()})
+        )
         processes.append(alertmanager)
         rules = tmp_path / "rules.yml"
         rules.write_text(re.sub(r"for: \S+", "for: 2s", RULES_PATH.read_text()))

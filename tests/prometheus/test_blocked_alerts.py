@@ -23,6 +23,7 @@ from scripts.stack import (
     WebhookReceiver,
     host_port,
     prometheus_config,
+    shipped_alertmanager_config,
     start_alertmanager,
     start_prometheus,
     start_runner,
@@ -63,19 +64,6 @@ class Stack:
     alertmanager_url: str
 
 
-def example_alertmanager_config(receivers: dict[str, WebhookReceiver]) -> dict[str, Any]:
-    """prometheus/alertmanager.yml as shipped, its receivers' URLs pointed at local webhooks, waits shortened.
-
-    group_wait is the time the inhibiting alert has to reach Alertmanager after the alerts it inhibits, as
-    10s is in the shipped file; 2s leaves room on a busy machine.
-    """
-    config: dict[str, Any] = yaml.safe_load(ALERTMANAGER_PATH.read_text())
-    config["route"].update(group_wait="2s", group_interval=f"{GROUP_INTERVAL_SECONDS}s")
-    for receiver in config["receivers"]:
-        receiver["webhook_configs"][0]["url"] = receivers[receiver["name"]].url
-    return config
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require_binary("prometheus", "prometheus")
@@ -92,7 +80,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # A journey timeout well above a cycle's time, so SyntheticMonitorDown (3 intervals + timeout) stays quiet.
         runner, runner_url = start_runner(tmp_path, "--journeys", str(journeys), "--interval", "1", "--timeout", "10")
         processes.append(runner)
-        alertmanager, alertmanager_url = start_alertmanager(tmp_path, example_alertmanager_config(receivers))
+        alertmanager, alertmanager_url = start_alertmanager(
+            tmp_path,
+            shipped_alertmanager_config(
+                # group_wait is the time the inhibiting alert has to reach Alertmanager after the alerts it inhibits
+                # (10s in the shipped file); 2s leaves room on a busy machine.
+                {name: r.url for name, r in receivers.items()},
+                group_wait="2s",
+                group_interval=f"{GROUP_INTERVAL_SECONDS}s",
+            ),
+        )
         processes.append(alertmanager)
         rules = tmp_path / "rules.yml"
         rules.write_text(re.sub(r"for: \S+", "for: 2s", RULES_PATH.read_text()))

@@ -25,6 +25,7 @@ from scripts.stack import (
     WebhookReceiver,
     host_port,
     prometheus_config,
+    shipped_alertmanager_config,
     start_alertmanager,
     start_prometheus,
     start_runner,
@@ -74,15 +75,6 @@ class Stack:
     alertmanager_url: str
 
 
-def example_alertmanager_config(receivers: dict[str, WebhookReceiver]) -> dict[str, Any]:
-    """prometheus/alertmanager.yml as shipped, its receivers' URLs pointed at local webhooks, waits shortened."""
-    config: dict[str, Any] = yaml.safe_load(ALERTMANAGER_PATH.read_text())
-    config["route"].update(group_wait="1s", group_interval="1s")
-    for receiver in config["receivers"]:
-        receiver["webhook_configs"][0]["url"] = receivers[receiver["name"]].url
-    return config
-
-
 def maintenance_file(now: datetime) -> str:
     """A mute window over the search journey that began an hour ago and lasts a day."""
     start, end = (
@@ -108,7 +100,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             tmp_path, "--journeys", str(folder), "--interval", "1", "--timeout", "10", "--maintenance", str(windows)
         )
         processes.append(runner)
-        alertmanager, alertmanager_url = start_alertmanager(tmp_path, example_alertmanager_config(receivers))
+        alertmanager, alertmanager_url = start_alertmanager(
+            tmp_path, shipped_alertmanager_config({name: r.url for name, r in receivers.items()})
+        )
         processes.append(alertmanager)
         rules = tmp_path / "rules.yml"
         rules.write_text(re.sub(r"for: \S+", "for: 2s", RULES_PATH.read_text()))
