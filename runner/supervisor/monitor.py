@@ -314,18 +314,16 @@ class Monitor:
             and found[0].mode == "mute"
         )
 
-    def mark_maintenance(self, at: float | None = None) -> frozenset[str]:
-        """Set each journey's synthetic_journey_maintenance for the windows in force; the journeys in a mute one."""
+    def mark_maintenance(self, at: float | None = None) -> None:
+        """Set each journey's synthetic_journey_maintenance for the windows in force at ``at`` (default: now)."""
         moment = datetime.fromtimestamp(time.time() if at is None else at, UTC)
-        in_window, muted = set(), set()
-        for journey, labels in self.metrics.journey_series.labels_of().items():
-            found = self.maintenance.in_force(journey, labels, moment)
-            if found is not None:
-                in_window.add(journey)
-                if found[0].mode == "mute":
-                    muted.add(journey)
-        self.metrics.journey_series.set_maintenance(in_window)
-        return frozenset(muted)
+        self.metrics.journey_series.set_maintenance(
+            {
+                journey
+                for journey, labels in self.metrics.journey_series.labels_of().items()
+                if self.maintenance.in_force(journey, labels, moment) is not None
+            }
+        )
 
     def maintenance_changed(self) -> None:
         """An ad-hoc window was made or ended: the gauges, the state file and the documents say so at once."""
