@@ -13,6 +13,7 @@ for a browser. pytest-playwright is optional, the ``browser`` extra: ``pip insta
   keeps it. Without any Chromium, a browser journey fails with one line saying so.
 - The page's requests to the service under observation (``target_url``'s origin) carry the journey run's
   trace context, a span id per request, like the ``http`` fixture's.
+- Each page's Core Web Vitals (LCP, FCP, CLS, TTFB, INP) are measured in the browser (``runner.journey.vitals``).
 - Under the runner (``--synthetic-artifacts DIR``), a browser journey whose call fails leaves a screenshot
   (PNG) and the page's URL; the runner keeps the latest failure's and serves them.
 """
@@ -34,7 +35,7 @@ import pytest
 from _pytest.fixtures import getfixturemarker
 from opentelemetry.trace import SpanKind
 
-from runner.journey import tracing
+from runner.journey import tracing, vitals
 
 CHROMIUM_ENV = "SYNTHETIC_CHROMIUM"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
@@ -167,6 +168,7 @@ def pytest_fixture_setup(
     elif fixturedef.argname == "context" and hasattr(value, "route"):
         origin = _origin(str(request.getfixturevalue("target_url")))
         value.route(lambda url: _origin(url) == origin, _traced)
+        vitals.observe(value, request.node)
     return value
 
 
@@ -188,6 +190,7 @@ def _traced(route: Any) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     item.stash[ARTIFACTS_KEY] = []  # every attempt starts without evidence
+    vitals.start(item)  # and without Web Vitals
 
 
 @pytest.hookimpl(wrapper=True)
@@ -203,6 +206,8 @@ def pytest_runtest_makereport(
     page = getattr(item, "funcargs", {}).get("page")
     if folder and report.when == "call" and report.failed and page is not None:
         item.stash[ARTIFACTS_KEY] = _evidence(page, Path(folder))
+    if report.when == "call":
+        vitals.collect(item, report)  # before teardown closes the pages
     return report
 
 
