@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from runner.handoff import frequency
+from runner.handoff.observations import NOTHING_OBSERVED, Observations
 from runner.handoff.results import (
     CollectionError,
     FixtureTiming,
@@ -31,7 +32,7 @@ from runner.handoff.results import (
     session_error,
 )
 from runner.handoff.results import node_prefix as _node_prefix
-from runner.journey import browser, verdict
+from runner.journey import browser, verdict, vitals
 from runner.journey.fixture_clock import FixtureClock
 from runner.journey.labels import journey_labels
 from runner.journey.plugin import (
@@ -40,6 +41,7 @@ from runner.journey.plugin import (
     FAILED_STEP_KEY,
     FAILURE_KEY,
     JOURNEY_PREFIX_KEY,
+    REQUEST_LOG_KEY,
     STEPS_KEY,
     TRACE_KEY,
 )
@@ -54,6 +56,15 @@ def journey_period(item: pytest.Item, interval_seconds: float | None) -> float |
     if period is None or (interval_seconds and frequency.period_problem(period, interval_seconds)):
         return None
     return period
+
+
+def observed(item: pytest.Item) -> Observations:
+    """What the journey's current attempt saw: its requests through ``http`` and its pages' Web Vitals."""
+    log = item.stash.get(REQUEST_LOG_KEY, None)
+    found = vitals.vitals(item)
+    if log is not None:
+        return log.observations(found)
+    return Observations(vitals=found) if found else NOTHING_OBSERVED
 
 
 def _slo(item: pytest.Item) -> tuple[float, int] | None:
@@ -149,6 +160,7 @@ class Recorder:
             reason=failure.reason if failure else None,
             blocked_by=(failure.blocked_by, failure.scope) if failure and failure.blocked_by else None,
             degraded=item.stash.get(DEGRADED_KEY, ""),
+            observed=observed(item),
         )
         self._reports, self._earlier = [], []
         clock.restart()

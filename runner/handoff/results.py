@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from runner.handoff.observations import NOTHING_OBSERVED, Observations
+
 # The runner's own failure texts for journeys whose process it lost.
 CRASH_PREFIX = "synthetic-monitor: the journey's process died"
 KILLED_PREFIX = "synthetic-monitor: the journey overran its timeout"
@@ -66,6 +68,7 @@ class JourneyResult:
     artifacts: tuple[tuple[str, str], ...] = ()  # a failed browser run's ("page", url), ("screenshot", path)
     degraded: str = ""  # passed, but slow or said so: why ("took 2.31 s, degraded after 1.50 s")
     blocked_by: str = ""  # reason "blocked": the fixture wider than the journey whose failure it was
+    observed: Observations = NOTHING_OBSERVED  # its requests' phases, the certificates and Web Vitals it met
 
     @property
     def state(self) -> str:
@@ -92,12 +95,14 @@ class JourneyResult:
             self.artifacts,
             self.degraded,
             self.blocked_by,
+            self.observed.to_wire(),
         )
 
     @classmethod
     def from_wire(cls, journey: str, fields: Sequence[Any]) -> JourneyResult:
         """The result ``to_wire`` sent, for ``journey``."""
-        passed, seconds, reason, message, steps, attempts, first_failure, trace_id, artifacts, *verdict = fields
+        passed, seconds, reason, message, steps, attempts, first_failure, trace_id, artifacts, *rest = fields
+        degraded, blocked_by, observed = rest
         return cls(
             journey,
             passed,
@@ -109,7 +114,9 @@ class JourneyResult:
             first_failure,
             trace_id,
             tuple((kind, value) for kind, value in artifacts),
-            *verdict,  # degraded, blocked_by
+            degraded,
+            blocked_by,
+            Observations.from_wire(observed),
         )
 
     @property
@@ -202,6 +209,7 @@ def journey_result(
     reason: str | None = None,
     blocked_by: tuple[str, str] | None = None,
     degraded: str = "",
+    observed: Observations = NOTHING_OBSERVED,
 ) -> JourneyResult | None:
     """A journey's phase reports as one result; None when they give no observation (skipped, xfailed).
 
@@ -236,10 +244,21 @@ def journey_result(
                 trace_id,
                 tuple(artifacts),
                 blocked_by=fixture,
+                observed=observed,
             )
     if any(report.when == "call" and report.passed for report in reports):
         return JourneyResult(
-            journey, True, duration, None, "", tuple(steps), attempts, first_failure, trace_id, degraded=degraded
+            journey,
+            True,
+            duration,
+            None,
+            "",
+            tuple(steps),
+            attempts,
+            first_failure,
+            trace_id,
+            degraded=degraded,
+            observed=observed,
         )
     return None
 

@@ -27,23 +27,21 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import TypeVar
 
 import pytest
 import requests
-from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from runner.handoff import frequency
 from runner.handoff.results import StepResult, classify, failure_message, first_line, journey_id, safe_text
 from runner.journey import tracing, verdict
 from runner.journey.fixture_clock import FixtureClock
 from runner.journey.labels import labels_problem
+from runner.journey.phases import RequestLog
+from runner.journey.session import TracedSession, http_timeout_seconds, user_agent
 from runner.journey.terminal import VerdictSummary
 
 DEFAULT_TARGET_URL = "http://127.0.0.1:8080"
-DEFAULT_HTTP_TIMEOUT_SECONDS = 5.0
 TARGET_URL_ENV_VARS = ("TARGET_URL", "RESERVATIONS_SERVICE_URL")
 MAX_STEPS = 20
 MAX_STEP_NAME_CHARS = 64
@@ -53,6 +51,7 @@ TRACE_KEY = pytest.StashKey[str]()  # the trace id of the journey's current (or 
 FAILURE_KEY = pytest.StashKey[verdict.Failure]()  # the current attempt's first failure
 DEGRADED_KEY = pytest.StashKey[str]()  # why the current attempt, which passed, is degraded
 CLOCK_KEY = pytest.StashKey[FixtureClock]()
+REQUEST_LOG_KEY = pytest.StashKey[RequestLog]()  # the current attempt's requests through `http`
 T = TypeVar("T")
 # Under the runner: the start of node ids that the journeys folder accounts for (journey ids leave it out).
 JOURNEY_PREFIX_KEY = pytest.StashKey[str]()
@@ -70,32 +69,6 @@ class _Attempt:
 
 
 _ATTEMPT_KEY = pytest.StashKey[_Attempt]()
-
-
-class TimeoutSession(requests.Session):
-    """A session that gives every request a timeout unless the call names its own."""
-
-    def __init__(self, timeout_seconds: float) -> None:
-        super().__init__()
-        self.timeout_seconds = timeout_seconds
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        """The request, in a client span of the journey's trace whose ``traceparent`` it carries."""
-        kwargs.setdefault("timeout", self.timeout_seconds)
-        verb = method.decode() if isinstance(method, bytes) else str(method)
-        where = urlsplit(url.decode() if isinstance(url, bytes) else str(url))
-        # Without the query string: it can hold secrets, and spans leave the monitor.
-        address = f"{where.scheme}://{where.netloc.rpartition('@')[2]}{where.path}"
-        with tracing.span(f"{verb.upper()} {where.path or '/'}", SpanKind.CLIENT) as span:
-            span.set_attribute("http.request.method", verb.upper())
-            span.set_attribute("url.full", address)
-            kwargs["headers"] = headers = dict(kwargs.get("headers") or {})
-            tracing.inject(headers)
-            response = super().request(method, url, *args, **kwargs)
-            span.set_attribute("http.response.status_code", response.status_code)
-            if response.status_code >= 400:
-                span.set_status(Status(StatusCode.ERROR, f"answered {response.status_code}"))
-            return response
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -149,27 +122,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(VerdictSummary(), "synthetic-monitor-verdicts")
 
 
-def http_timeout_seconds(env: dict[str, str] | os._Environ[str] = os.environ) -> float:
-    """The default request timeout from ``SYNTHETIC_HTTP_TIMEOUT``; a bad value names the variable."""
-    text = env.get("SYNTHETIC_HTTP_TIMEOUT", "")
-    if not text:
-        return DEFAULT_HTTP_TIMEOUT_SECONDS
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise pytest.UsageError(f"SYNTHETIC_HTTP_TIMEOUT must be a positive number of seconds, got {text!r}")
-    return value
-
-
-def _version() -> str:
-    try:
-        return metadata.version("synthetic-monitor")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 @pytest.fixture(scope="session")
 def target_url(pytestconfig: pytest.Config) -> str:
     """Base URL of the service under observation, without a trailing slash."""
@@ -180,10 +132,12 @@ def target_url(pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture
-def http() -> Iterator[requests.Session]:
-    """A fresh session per journey: default timeout, synthetic identity headers, bearer token if set."""
-    session = TimeoutSession(http_timeout_seconds())
-    session.headers["User-Agent"] = f"synthetic-monitor/{_version()}"
+def http(request: pytest.FixtureRequest) -> Iterator[requests.Session]:
+    """A fresh session per journey: default timeout, synthetic identity headers, bearer token if set; each
+    request traced and timed by phase into the run's request log."""
+    log = request.node.stash.setdefault(REQUEST_LOG_KEY, RequestLog())
+    session = TracedSession(http_timeout_seconds(), log)
+    session.headers["User-Agent"] = user_agent()
     session.headers["X-Synthetic-Request"] = "true"
     token = os.environ.get("TARGET_API_TOKEN")
     if token:
@@ -315,6 +269,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     _forget(item.stash, FAILED_STEP_KEY)
     _forget(item.stash, FAILURE_KEY)
     _forget(item.stash, DEGRADED_KEY)
+    _forget(item.stash, REQUEST_LOG_KEY)
     problem = labels_problem(item)
     if problem:
         pytest.fail(f"labels: {problem}", pytrace=False)

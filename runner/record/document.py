@@ -88,6 +88,42 @@ class SloEntry(TypedDict):
     state: str  # "fast burn" (14.4x over 1 h or 6x over 6 h), "slow burn" (3x over 1 d or 1x over 3 d), "ok"
 
 
+class RequestEntry(TypedDict):
+    """One HTTP request (one hop of a redirect) of the journey's last run, through the ``http`` fixture."""
+
+    method: str
+    url: str  # without user, password, query string or fragment
+    status: int  # 0: no answer
+    seconds: float  # the phases add up to it
+    phases: dict[str, float]  # resolve, connect, tls, processing, transfer (blackbox_exporter's names), seconds
+
+
+class VitalEntry(TypedDict):
+    """A Core Web Vital of the browser journey's last run (the worst of its pages), rated by web.dev."""
+
+    value: float  # seconds; CLS has no unit
+    rating: str  # good, needs improvement or poor
+
+
+class CertificateEntry(TypedDict):
+    """The certificate chain an HTTPS server presented to a journey, as last seen."""
+
+    host: str  # host:port as the journey asked for it
+    not_after: float  # Unix seconds: the earliest notAfter in the chain
+    days_left: float
+    version: str  # TLSv1.3
+    issuer: str
+
+
+class ObservedPart(TypedDict):
+    """What a journey's last run saw of the wire and of the page."""
+
+    requests: list[RequestEntry]  # the first 20, in order
+    requests_total: int  # all of them
+    slowest_request: RequestEntry | None
+    web_vitals: dict[str, VitalEntry]  # lcp, fcp, cls, ttfb, inp: those its pages reported
+
+
 class JourneyEntry(TypedDict):
     """A journey's state and recent runs."""
 
@@ -103,6 +139,10 @@ class JourneyEntry(TypedDict):
     trace_id: str
     steps: list[StepEntry]
     history: list[HistoryEntry]
+    requests: list[RequestEntry]  # its last run's requests through `http`: the first 20, in order
+    requests_total: int
+    slowest_request: RequestEntry | None
+    web_vitals: dict[str, VitalEntry]  # a browser journey's last run: lcp, fcp, cls, ttfb, inp (those reported)
     artifacts: NotRequired[list[Artifact]]
     artifacts_at: NotRequired[float | None]
     trace_url: NotRequired[str | None]  # with --trace-url
@@ -151,6 +191,7 @@ class Document(TypedDict):
     maintenance: NotRequired[list[WindowEntry]]  # windows in force or starting within a week, by start
     uptime: NotRequired[UptimeEntry]  # the whole suite's
     uptime_days: NotRequired[list[DayEntry]]  # the suite's last 90 UTC days, oldest first
+    certificates: NotRequired[list[CertificateEntry]]  # of the HTTPS hosts the journeys reach, soonest expiry first
 
 
 class HistoryPart(TypedDict):

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from runner.errors import ConfigError
 from runner.handoff.files import write_atomically
+from runner.handoff.observations import NOTHING_OBSERVED, Observations
 from runner.handoff.results import CycleReport, StepResult
 from runner.record import state_file
 from runner.record.document import HistoryPart, JourneyEntry, LastCycle
+from runner.record.request_entries import observed_json
 from runner.settings.command_line import DEFAULT_HISTORY_RUNS
 
 STATE_VERSION = 1
@@ -62,6 +64,7 @@ class History:
         self._runs: dict[str, deque[Run]] = {}
         self._failing_since: dict[str, float] = {}
         self._last_steps: dict[str, tuple[StepResult, ...]] = {}  # the last run's only: bounded by MAX_STEPS
+        self._last_observed: dict[str, Observations] = {}  # the last run's: bounded by MAX_REQUESTS
         self.last_cycle: CycleSummary | None = None
         # More state kept in the same file (the ad-hoc maintenance windows): its key -> what to save.
         self.sections: dict[str, Callable[[], object]] = {}
@@ -99,6 +102,7 @@ class History:
                     )
                 )
                 self._last_steps[result.journey] = result.steps
+                self._last_observed[result.journey] = result.observed
                 if result.passed:
                     self._failing_since.pop(result.journey, None)
                 else:
@@ -109,6 +113,7 @@ class History:
                     del self._runs[journey]
                     self._failing_since.pop(journey, None)
                     self._last_steps.pop(journey, None)
+                    self._last_observed.pop(journey, None)
             failed = len(cycle.failed)
             self.last_cycle = CycleSummary(
                 finished_at,
@@ -138,6 +143,7 @@ class History:
     def _journey_json(self, name: str, runs: list[Run]) -> JourneyEntry:
         last = runs[-1] if runs else None
         state = _state(last)
+        observed = observed_json(self._last_observed.get(name, NOTHING_OBSERVED))
         return {
             "journey": name,
             "state": state,
@@ -153,6 +159,10 @@ class History:
                 {"name": step.name, "seconds": step.seconds, "passed": step.passed, "degraded": step.degraded}
                 for step in self._last_steps.get(name, ())
             ],
+            "requests": observed["requests"],
+            "requests_total": observed["requests_total"],
+            "slowest_request": observed["slowest_request"],
+            "web_vitals": observed["web_vitals"],
             "history": [
                 {
                     "at": r.at,

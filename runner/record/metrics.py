@@ -15,7 +15,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.metrics_core import Metric
 
 from runner.handoff.results import CycleReport
+from runner.record.certificates import CertificateBook
 from runner.record.journey_series import JourneySeries
+from runner.record.observed_series import ObservedSeries
 from runner.settings.shard import EVERY_JOURNEY, Shard
 
 RUN_STATUSES = ("completed", "skipped", "error")
@@ -58,6 +60,10 @@ class MonitorMetrics:
             self.registry.register(LocatedCollector(registry, location))
         self.journey_series = JourneySeries(buckets, interval_seconds)
         registry.register(self.journey_series)
+        self.observed_series = ObservedSeries()
+        registry.register(self.observed_series)
+        self.certificates = CertificateBook()
+        registry.register(self.certificates)
         self.runs = Counter(
             "synthetic_runs",
             "Cycles by status: completed, skipped (previous still running), error.",
@@ -130,7 +136,9 @@ class MonitorMetrics:
 
     def forget_journeys_except(self, current: Iterable[str]) -> None:
         """Drop the series of journeys that are gone from a clean collection (deleted or renamed)."""
-        self.journey_series.keep_only(set(current))
+        kept = set(current)
+        self.journey_series.keep_only(kept)
+        self.observed_series.keep_only(kept)
 
     def record_cycle(
         self, cycle: CycleReport, finished_at: float, duration_seconds: float, muted: frozenset[str] = frozenset()
@@ -150,6 +158,8 @@ class MonitorMetrics:
                 self.journey_series.observe_muted(result)
             else:
                 self.journey_series.observe(result)
+            self.observed_series.observe(result)  # what the wire and the page showed, in a window or not
+        self.certificates.record(cycle.results, cycle.collected)
         for timing in cycle.fixtures:
             self.fixture_duration.labels(timing.fixture, timing.scope, timing.phase).observe(timing.seconds)
         self._record_blocked(cycle, muted)

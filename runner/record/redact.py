@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from runner.handoff.observations import Observations
 from runner.handoff.results import CollectionError, CycleReport
 
 SECRET_SUFFIXES = ("_TOKEN", "_PASSWORD", "_SECRET", "_KEY")
@@ -63,6 +64,7 @@ class Redactor:
                     artifacts=tuple(
                         (kind, self.redact(value) if kind == "page" else value) for kind, value in result.artifacts
                     ),
+                    observed=self._redact_requests(result.observed),
                 )
                 for result in cycle.results
             ),
@@ -75,6 +77,17 @@ class Redactor:
                 (self.redact(journey), tuple((name, self.redact(value)) for name, value in pairs))
                 for journey, pairs in cycle.labels
             ),
+        )
+
+    def _redact_requests(self, observed: Observations) -> Observations:
+        """A request's path can hold a token too (the query string never leaves the journey)."""
+        if not observed.request_count:
+            return observed
+        slowest = observed.slowest
+        return replace(
+            observed,
+            requests=tuple(replace(timing, url=self.redact(timing.url)) for timing in observed.requests),
+            slowest=replace(slowest, url=self.redact(slowest.url)) if slowest else None,
         )
 
     def log_processor(self, logger: object, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -28,6 +28,7 @@ from runner.record.history import History
 from runner.record.maintenance import MaintenanceBook
 from runner.record.metrics import MonitorMetrics
 from runner.record.redact import Redactor
+from runner.record.request_entries import certificate_entry
 from runner.record.uptime import WINDOWS_HOURS, Uptime, slo_standing
 from runner.settings.command_line import Settings
 from runner.supervisor.execute import Execution, Executor
@@ -176,6 +177,13 @@ class Monitor:
         # The windows in force when the cycle started say which runs are muted; those at its end, the gauges.
         muted = self.last_muted = self._muted(cycle, started)
         self.metrics.record_cycle(cycle, finished_at=finished, duration_seconds=duration, muted=muted)
+        for host in self.metrics.certificates.take_turned_away():
+            self.log.warning(
+                "TLS certificate not kept: too many HTTPS hosts",
+                host=host,
+                max_hosts=self.metrics.certificates.max_hosts,
+                hint="counted in synthetic_tls_hosts_over_limit_total; split the journeys over runners (--shard)",
+            )
         self.mark_maintenance(finished)
         self.last_report = cycle
         self._log_cycle(cycle, started, duration, scheduled)
@@ -225,6 +233,8 @@ class Monitor:
             journey["next_run_at"] = self._next_run(journey["journey"])
         self._add_maintenance(results)
         self._add_uptime(results)
+        now = time.time()
+        results["certificates"] = [certificate_entry(c, now) for c in self.metrics.certificates.certificates()]
         return results
 
     def _add_uptime(self, results: Document) -> None:

@@ -18,7 +18,7 @@ from runner.record.document import (
     StepEntry,
     SuiteError,
 )
-from runner.web import panels
+from runner.web import observed, panels
 
 REFRESH_SECONDS_MIN = 2
 REFRESH_SECONDS_MAX = 30
@@ -55,6 +55,13 @@ font-size:12px;max-height:8em;overflow:auto}
 .slo{font-size:12px;color:#57606a}.slo.fast-burn{color:#a40e26;font-weight:600}.slo.slow-burn{color:#953800}
 .uptime{margin:0 2px 16px;color:#57606a}.strip{margin-top:4px}
 .windows{margin-top:16px;background:#ddf4ff;border:1px solid #54aeff;border-radius:8px;padding:10px 14px}
+.request{font-size:12px;color:#57606a;margin-top:4px;overflow-wrap:anywhere}.phases{font-size:11px}
+svg.phasebar{vertical-align:middle;background:#eaeef2}
+.vitals{font-size:12px;margin-top:4px}.vital{border-radius:10px;padding:1px 8px;margin-right:4px}
+.vital.good{background:#dafbe1;color:#116329}.vital.needs-improvement{background:#fff8c5;color:#7d4e00}
+.vital.poor{background:#ffebe9;color:#a40e26}
+.certificates{margin-top:16px}.certificates table{margin-top:6px}
+tr.cert-warning td{background:#fff8c5}tr.cert-critical td,tr.cert-expired td{background:#ffebe9;color:#a40e26}
 .broken{margin-top:16px;background:#fff8c5;border:1px solid #d4a72c;border-radius:8px;padding:10px 14px}
 """
 
@@ -91,6 +98,7 @@ def render(results: Document, interval_seconds: float, now: float | None = None)
 {rows}
 </tbody></table>
 {_broken_files(results.get("last_cycle"))}
+{observed.certificates(results)}
 {panels.windows(results.get("maintenance") or [], now)}
 </main></body></html>
 """
@@ -194,6 +202,7 @@ def _row(journey: JourneyEntry, now: float) -> str:
         f'<td><div class="journey">{escape(journey["journey"])}</div>'
         f"{panels.in_maintenance(journey)}{panels.slo(journey)}"
         f"{_steps(journey.get('steps', []))}{message}"
+        f"{observed.slowest_request(journey)}{observed.web_vitals(journey)}"
         f"{_evidence(journey, now)}</td>"
         f'<td class="when"{panels.title(last_at)}>{_ago(last_at, now) if last_at else "never"}'
         f"{panels.schedule(journey, now)}</td>"

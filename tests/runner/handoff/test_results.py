@@ -9,6 +9,7 @@ from collections import defaultdict
 
 import pytest
 
+from runner.handoff.observations import Certificate, Observations, RequestTiming
 from runner.handoff.results import (
     CRASH_PREFIX,
     KILLED_PREFIX,
@@ -240,8 +241,19 @@ def test_a_result_and_a_fixture_timing_cross_the_wire_unchanged() -> None:
         "AssertionError: first",
         "0af7651916cd43dd8448eb211c80319c",
         (("page", "http://127.0.0.1/book"), ("screenshot", "/tmp/x.png")),
+        observed=Observations(
+            3,
+            (0.001, 0.002, 0.01, 0.5, 0.03),
+            (RequestTiming("GET", "https://shop.example/", 200, (0.001, 0.002, 0.01, 0.5, 0.03)),),
+            RequestTiming("POST", "https://shop.example/pay", 0, (0.0, 0.0, 0.0, 5.0, 0.0)),
+            (Certificate("shop.example:443", 1.8e9, "TLSv1.3", "R11"),),
+            (("lcp", 1.25), ("cls", 0.0)),
+        ),
     )
     sent = marshal.loads(marshal.dumps(result.to_wire()))  # what the pipe carries
     assert JourneyResult.from_wire(result.journey, sent) == result
+    plain = JourneyResult("test_a.py::test_c", True, 0.01)
+    assert plain.to_wire()[-1] is None  # a journey that saw nothing sends nothing for it
+    assert JourneyResult.from_wire(plain.journey, marshal.loads(marshal.dumps(plain.to_wire()))) == plain
     timing = FixtureTiming("database", "session", "setup", 0.125)
     assert FixtureTiming(*marshal.loads(marshal.dumps(timing.to_wire()))) == timing

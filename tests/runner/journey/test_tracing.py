@@ -163,6 +163,12 @@ def test_with_an_otlp_endpoint_each_run_is_exported_as_journey_step_and_request_
     assert names == ["GET /a", "GET /b", "journey test_trace.py::test_two_requests", "step first", "step second"]
     request = next(span for span in in_trace if span.name == "GET /a")
     assert request.span_id.hex() == request_span, "the span the service saw as its parent is the exported one"
+    phases = {attr.key: attr.value.double_value for attr in request.attributes if attr.key.endswith("_seconds")}
+    assert set(phases) == {
+        f"synthetic.http.{p}_seconds" for p in ("resolve", "connect", "tls", "processing", "transfer")
+    }
+    assert phases["synthetic.http.connect_seconds"] > 0 and phases["synthetic.http.processing_seconds"] > 0
+    assert phases["synthetic.http.tls_seconds"] == 0.0  # plain HTTP
     step = by_id[request.parent_span_id]
     assert step.name == "step first"
     journey = by_id[step.parent_span_id]

@@ -18,8 +18,8 @@ JOURNEYS = {
             with step("look"):
                 pass
 
-        def test_fails():
-            assert 1 == 2
+        def test_fails(http):
+            http.get("http://127.0.0.1:9/")  # nothing listens: a request without an answer, then the failure
     """
 }
 
@@ -40,6 +40,10 @@ def conforms(value: Any, kind: Any, where: str) -> list[str]:
     if get_origin(kind) in (types.UnionType, typing.Union):
         options = [conforms(value, option, where) for option in get_args(kind)]
         return [] if any(not found for found in options) else options[0]
+    if get_origin(kind) is dict:
+        if not isinstance(value, dict):
+            return [f"{where}: not an object"]
+        return [p for key, item in value.items() for p in conforms(item, get_args(kind)[1], f"{where}.{key}")]
     if get_origin(kind) is list:
         return [p for i, item in enumerate(value) for p in conforms(item, get_args(kind)[0], f"{where}[{i}]")]
     if kind is type(None):
@@ -66,6 +70,7 @@ def test_the_served_document_is_the_defined_one_key_for_key(tmp_path: Path) -> N
     assert conforms(document, Document, "document") == []
     assert {j["state"] for j in document["journeys"]} == {"passing", "failing"}
     assert any(j["steps"] for j in document["journeys"])  # the nested shapes were really checked
+    assert any(j["requests"] and j["slowest_request"] for j in document["journeys"])
 
 
 def test_the_check_itself_finds_a_missing_an_unknown_and_a_mistyped_key() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from runner.handoff.observations import Observations, RequestTiming
 from runner.handoff.results import CollectionError, CycleReport, JourneyResult
 from runner.record.redact import MASK, Redactor
 
@@ -63,3 +64,11 @@ def test_a_flaky_runs_first_failure_is_masked_too() -> None:
     cycle = CycleReport(collected=("j.py::t",), results=(result,), collection_errors=())
     (masked,) = Redactor.from_env(ENV).redact_cycle(cycle).results
     assert masked.first_failure == f"401 for token {MASK}"
+
+
+def test_a_secret_in_a_requests_path_is_masked_in_the_listed_and_the_slowest_request() -> None:
+    timing = RequestTiming("GET", "https://api.example/keys/tok-123456", 200)
+    observed = Observations(1, requests=(timing,), slowest=timing)
+    cycle = CycleReport(("a.py::test_a",), (JourneyResult("a.py::test_a", True, 0.1, observed=observed),), ())
+    (result,) = Redactor.from_env(ENV).redact_cycle(cycle).results
+    assert result.observed.requests[0].url == result.observed.slowest.url == f"https://api.example/keys/{MASK}"  # type: ignore[union-attr]

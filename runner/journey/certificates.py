@@ -1,0 +1,112 @@
+"""The TLS certificates that HTTPS servers present to the ``http`` session, as blackbox_exporter reports them.
+
+For each HTTPS connection the session makes: the earliest notAfter of the chain the server presented (the
+server's own certificate and every intermediate it sent; an expiring intermediate breaks the site as surely),
+the TLS version and the issuer of the server's certificate. The chain is read as presented, verified or not:
+with ``verify=False`` too. When verification fails the handshake, the journey fails with it, and the chain is
+fetched once more over a connection that does not verify, so that its expiry is still known.
+
+Usage::
+
+    found = presented(connection)        # after a handshake: Certificate(host="shop.example:443", ...) or None
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import ssl
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from runner.handoff.observations import Certificate
+from runner.handoff.results import safe_text
+
+MAX_DECODED = 512  # certificates whose decoding is kept
+PROBE_TIMEOUT_SECONDS = 5.0  # the re-fetch of a chain that failed verification, when the request had none
+MAX_ISSUER_CHARS = 100
+NAME_FIELDS = ("commonName", "organizationName", "organizationalUnitName")
+
+
+def host_of(conn: Any) -> str:
+    """``host:port`` as the journey asked for it (the origin, not a proxy), an IPv6 address in brackets."""
+    host = str(getattr(conn, "_tunnel_host", None) or conn.host)
+    port = getattr(conn, "_tunnel_port", None) or conn.port or 443
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def presented(conn: Any) -> Certificate | None:
+    """The chain the server presented on ``conn``'s TLS connection, or None where it cannot be read."""
+    return _from_socket(host_of(conn), conn.sock)
+
+
+def failed_verification(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a certificate that failed verification."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def probe(conn: Any) -> Certificate | None:
+    """The chain fetched again without verifying it (not through a proxy); None if that fails too."""
+    if getattr(conn, "_tunnel_host", None):
+        return None
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    timeout = conn.timeout if isinstance(conn.timeout, int | float) else PROBE_TIMEOUT_SECONDS
+    name = getattr(conn, "server_hostname", None) or conn.host
+    try:
+        with (
+            socket.create_connection((conn.host.strip("[]"), conn.port), timeout) as raw,
+            context.wrap_socket(raw, server_hostname=name) as tls,
+        ):
+            return _from_socket(host_of(conn), tls)
+    except (OSError, ValueError):
+        return None
+
+
+def _from_socket(host: str, sock: Any) -> Certificate | None:
+    # The chain as presented: public from Python 3.13 on (as DER), on the private SSL object before that.
+    chain_of = getattr(getattr(sock, "_sslobj", None), "get_unverified_chain", None)
+    try:
+        chain = chain_of() if chain_of is not None else None
+        version = sock.version() or ""
+    except (OSError, ValueError):
+        return None
+    if not chain:
+        return None
+    decoded = [_decoded(cert) for cert in chain]
+    expiries = [not_after for not_after, _ in decoded if not_after is not None]
+    return Certificate(host, min(expiries), version, decoded[0][1]) if expiries else None
+
+
+@functools.lru_cache(maxsize=MAX_DECODED)
+def _decoded(cert: Any) -> tuple[float | None, str]:
+    """A certificate's notAfter and issuer, decoded once per process: every journey run's new connection to a
+    host meets the same chain, and decoding one costs 20 to 50 us (equal certificates are equal keys)."""
+    info = cert.get_info()
+    not_after = ssl.cert_time_to_seconds(info["notAfter"]) if info.get("notAfter") else None
+    return (float(not_after) if not_after is not None else None), issuer_name(info.get("issuer", ()))
+
+
+def certificate(host: str, chain: Sequence[Mapping[str, Any]], version: str) -> Certificate | None:
+    """A ``Certificate`` from the chain's decoded certificates (as ``getpeercert()`` gives them), server first."""
+    expiries = [ssl.cert_time_to_seconds(info["notAfter"]) for info in chain if info.get("notAfter")]
+    if not expiries:
+        return None
+    return Certificate(host, float(min(expiries)), version, issuer_name(chain[0].get("issuer", ())))
+
+
+def issuer_name(issuer: Iterable[Iterable[tuple[str, str]]]) -> str:
+    """The issuer's common name, else its organization (or unit); "" when it has none of them."""
+    fields = {key: value for rdn in issuer for key, value in rdn}
+    for key in NAME_FIELDS:
+        if fields.get(key):
+            return safe_text(str(fields[key]))[:MAX_ISSUER_CHARS]
+    return ""
