@@ -24,6 +24,7 @@ from bench import (
     journey_features,
     memory,
     metrics_load,
+    phase_cost,
     public_suite,
     scale,
     schedule_accuracy,
@@ -46,6 +47,7 @@ BENCHMARKS: dict[str, Callable[[bool], Section]] = {
     "browser_cost": browser_cost.run,
     "verdict_cost": verdict_cost.run,
     "uptime_cost": uptime_cost.run,
+    "phase_cost": phase_cost.run,
 }
 
 

@@ -33,12 +33,20 @@ BROWSER = """
         page.click("button[type=submit]")
         expect(page.locator("#result")).to_have_text(re.compile("^Booked: reservation"))
 """
+# The same browser journeys with the Web Vitals measurement turned off, to see what it costs.
+WITHOUT_VITALS = """
+    from runner.journey import vitals
+
+    vitals.observe = lambda context, node: None  # no script, no binding: nothing to collect
+"""
 
 
-def write(folder: Path, template: str, count: int) -> Path:
+def write(folder: Path, template: str, count: int, conftest: str = "") -> Path:
     folder.mkdir()
     for n in range(count):
         (folder / f"test_book_{n}.py").write_text(textwrap.dedent(template).format(n=n))
+    if conftest:
+        (folder / "conftest.py").write_text(textwrap.dedent(conftest))
     return folder
 
 
@@ -96,15 +104,28 @@ def run(smoke: bool) -> Section:
         try:
             http = write(Path(tmp) / "http", HTTP, count)
             browser = write(Path(tmp) / "browser", BROWSER, count)
-            results: dict[str, list[tuple[float, float, float]]] = {"http": [], "browser": []}
-            for _ in range(reps):  # in turn, so the machine's drift hits both alike
+            plain = write(Path(tmp) / "plain", BROWSER, count, WITHOUT_VITALS)
+            results: dict[str, list[tuple[float, float, float]]] = {"http": [], "plain": [], "browser": []}
+            for _ in range(reps):  # in turn, so the machine's drift hits each alike
                 results["http"].append(measure(http, url))
+                results["plain"].append(measure(plain, url))
                 results["browser"].append(measure(browser, url))
         finally:
             target.stop()
             shutil.rmtree(Path(tmp) / "http", ignore_errors=True)
     base_cpu = median([cpu for cpu, _, _ in results["http"]])
-    for name, label in (("http", "HTTP journeys (the `http` fixture)"), ("browser", "browser journeys (`page`)")):
+    vitals_ms = (
+        (median([c for c, _, _ in results["browser"]]) - median([c for c, _, _ in results["plain"]])) / count * 1000
+    )
+    vitals_wall_ms = (
+        (median([w for _, w, _ in results["browser"]]) - median([w for _, w, _ in results["plain"]])) / count * 1000
+    )
+    labels = (
+        ("http", "HTTP journeys (the `http` fixture)"),
+        ("plain", "browser journeys (`page`), Web Vitals off"),
+        ("browser", "browser journeys (`page`), Web Vitals measured"),
+    )
+    for name, label in labels:
         cpu = median([c for c, _, _ in results[name]])
         wall = median([w for _, w, _ in results[name]])
         peak = median([p for _, _, p in results[name]])
@@ -122,11 +143,16 @@ def run(smoke: bool) -> Section:
         title,
         f"{count} journeys that each book a table on a real Reservations Service, once through the `http` fixture "
         "(one POST) and once through the service's booking page in the system's Chromium (load the page, fill the "
-        f"form, submit, wait for the answer), run by `synthetic-monitor --once --workers 0`. Median of {reps} runs "
+        "form, submit, wait for the answer; with its Web Vitals measured, and with that turned off by a conftest), "
+        "run by `synthetic-monitor --once --workers 0`. Median of {reps} runs "
         "taken in turn. CPU: the whole process tree (runner, pytest, Playwright's driver, Chromium); peak memory: "
         "the whole tree's proportional set size (shared pages counted once), sampled every 50 ms. The browser "
         "starts once per worker (a session "
         "fixture), so its start is paid once per cycle, spread over the cycle's browser journeys.",
         ["journeys", "CPU s per cycle", "CPU ms per journey", "over HTTP, ms per journey", "wall s", "peak MiB"],
         rows,
+        [
+            f"measuring the Web Vitals (script, binding, the call's end asking each page) costs {vitals_ms:+.0f} ms of "
+            f"CPU and {vitals_wall_ms:+.0f} ms of wall time per browser journey"
+        ],
     )

@@ -35,6 +35,7 @@ def test_every_benchmark_runs_in_smoke_mode(tmp_path: Path) -> None:
         "7. Detection",
         "8. A public suite",
         "9. What steps and retries cost",
+        "13. What timing requests by phase costs",
     ):
         assert f"## {title}" in report
     assert "Skipped" not in report

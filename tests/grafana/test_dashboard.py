@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import textwrap
 import time
@@ -28,6 +29,7 @@ from scripts.stack import (
     start_prometheus,
     start_runner,
 )
+from tests.certificates import issue, make_ca, serving
 from tests.processes import REPO_ROOT, require_binary
 
 GRAFANA_DIR = REPO_ROOT / "grafana"
@@ -48,7 +50,7 @@ AGGREGATION = re.compile(r"\bby \(([^)]*)\)")
 LEGEND_LABEL = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 JOURNEY_METRICS = re.compile(
     r"synthetic_(request_duration|step_duration)\w*|synthetic_journey_(success|failures_total|info|flaky_total|slo_\w+)"
-    r"|journey:synthetic_\w+:\w+"
+    r"|journey:synthetic_\w+:\w+|synthetic_http_\w+|synthetic_browser_web_vital"
 )
 # What issue 14 asks the dashboard to show, by the series that show it.
 REQUIRED_METRICS = {
@@ -75,6 +77,7 @@ CYCLES_BEFORE_CHECKING = 4
 DATA_TIMEOUT_SECONDS = 120.0
 
 ATTEMPTS_PLACEHOLDER = "ATTEMPTS_FILE"
+SHOP_PLACEHOLDER = "SHOP_URL"
 SHOP_JOURNEYS = """
     from pathlib import Path
 
@@ -105,6 +108,21 @@ SHOP_JOURNEYS = """
             assert False, "payment refused"
 
 
+    def test_visitor_can_see_the_prices(http):
+        assert http.get(SHOP_URL + "/").ok  # HTTPS, with a certificate of the test's own CA
+
+
+    @pytest.fixture(scope="session")
+    def browser_context_args(browser_context_args):
+        return {**browser_context_args, "ignore_https_errors": True}  # Chromium does not know the test's CA
+
+
+    @pytest.mark.interval(5)  # a browser start every cycle of 1 s would outlast it
+    def test_visitor_can_read_the_shop_page(page):
+        page.goto(SHOP_URL + "/page")
+        page.click("button")
+
+
     @pytest.mark.flaky(reruns=1)
     def test_visitor_can_log_in(step):
         attempt = int(ATTEMPTS.read_text()) + 1 if ATTEMPTS.exists() else 1
@@ -114,6 +132,8 @@ SHOP_JOURNEYS = """
 """
 FAILING = "test_shop.py::test_visitor_can_pay"
 FLAKY = "test_shop.py::test_visitor_can_log_in"
+HTTPS = "test_shop.py::test_visitor_can_see_the_prices"
+BROWSER = "test_shop.py::test_visitor_can_read_the_shop_page[chromium]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,11 +287,13 @@ class Stack:
     runner: str
 
 
-def write_journeys(folder: Path) -> Path:
-    """A passing journey with a module fixture, a failing one, a flaky one, all with steps; and a broken file."""
+def write_journeys(folder: Path, shop_url: str) -> Path:
+    """A passing journey with a module fixture, a failing one, a flaky one, all with steps; one over HTTPS, one in
+    a browser; and a broken file."""
     journeys = folder / "journeys"
     journeys.mkdir()
     source = textwrap.dedent(SHOP_JOURNEYS).replace(ATTEMPTS_PLACEHOLDER, repr(str(folder / "attempts")))
+    source = source.replace(SHOP_PLACEHOLDER, repr(shop_url))
     (journeys / "test_shop.py").write_text(source)
     (journeys / "test_broken.py").write_text("import a_module_that_does_not_exist\n")
     return journeys
@@ -279,28 +301,27 @@ def write_journeys(folder: Path) -> Path:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
+    """A runner (its journeys reaching an HTTPS shop on loopback, one in Chromium) and a Prometheus scraping it."""
     require_binary("prometheus", "prometheus")
+    require_binary("chromium", "chromium")
+    ca = make_ca(tmp_path, "Dashboard Test CA", days=30)
     processes: list[RunningProcess] = []
-    try:
-        runner, runner_url = start_runner(
-            tmp_path,
-            "--journeys",
-            str(write_journeys(tmp_path)),
-            "--interval",
-            "1",
-            "--timeout",
-            "5",
-            "--location",
-            LOCATION,
-        )
-        processes.append(runner)
-        config = prometheus_config({RUNNER_JOB: host_port(runner_url)}, None, [RULES_PATH], "1s")
-        prometheus, prometheus_url = start_prometheus(tmp_path, config)
-        processes.append(prometheus)
-        yield Stack(prometheus_url, runner_url)
-    finally:
-        for process in reversed(processes):
-            process.stop()
+    with serving(issue(tmp_path, ca, days=20)) as shop:
+        try:
+            runner, runner_url = start_runner(
+                tmp_path,
+                *("--journeys", str(write_journeys(tmp_path, f"https://localhost:{shop.port}"))),
+                *("--interval", "1", "--timeout", "5", "--location", LOCATION),
+                env={**os.environ, "REQUESTS_CA_BUNDLE": str(ca.cert)},
+            )
+            processes.append(runner)
+            config = prometheus_config({RUNNER_JOB: host_port(runner_url)}, None, [RULES_PATH], "1s")
+            prometheus, prometheus_url = start_prometheus(tmp_path, config)
+            processes.append(prometheus)
+            yield Stack(prometheus_url, runner_url)
+        finally:
+            for process in reversed(processes):
+                process.stop()
 
 
 def evaluate(prometheus_url: str, query: Query) -> list[dict[str, Any]]:
@@ -369,6 +390,15 @@ def test_every_panel_query_returns_data_from_prometheus_scraping_a_runner(stack:
         one["metric"]["journey"]: float(one["value"][1]) for one in by_panel(results, "Success ratio per journey")
     }
     assert ratios[FAILING] == 0.0 and ratios[FLAKY] == 1.0, ratios
+    phases = by_panel(results, "Request phases (mean per request)")
+    assert {(one["metric"]["journey"], one["metric"]["phase"]) for one in phases} >= {
+        (HTTPS, phase) for phase in ("resolve", "connect", "tls", "processing", "transfer")
+    }
+    (certificate,) = by_panel(results, "TLS certificates: days left")
+    assert certificate["metric"]["host"].startswith("localhost:") and 19 < float(certificate["value"][1]) <= 20
+    vitals = {one["metric"]["vital"] for one in by_panel(results, "Web Vitals (last run)")}
+    assert {"lcp", "fcp", "ttfb", "inp"} <= vitals, vitals
+    assert [one["metric"]["journey"] for one in by_panel(results, "Cumulative layout shift (last run)")] == [BROWSER]
 
 
 @pytest.mark.slow
@@ -388,5 +418,5 @@ def test_the_variables_list_the_runners_location_and_journeys(stack: Stack) -> N
         return set(response.json()["data"])
 
     assert label_values("location", "location") == {LOCATION}
-    journeys = {FAILING, FLAKY, "test_shop.py::test_visitor_can_browse_the_catalogue"}
+    journeys = {FAILING, FLAKY, HTTPS, BROWSER, "test_shop.py::test_visitor_can_browse_the_catalogue"}
     assert label_values("journey", "journey") == journeys

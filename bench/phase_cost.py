@@ -1,0 +1,113 @@
+"""13. What timing requests by phase costs: the ``http`` session with and without its phase timing.
+
+The same requests to a server in another process on loopback, through the journey plugin's session as it was
+(timeout and trace, urllib3's own connections) and as it is (the timed adapter and connections, the chain of an
+HTTPS server read at each handshake), taken in turns. CPU time of the client's process only: the server's is
+not in it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from requests.adapters import HTTPAdapter
+
+from bench.support import Section, median
+from runner.journey.session import TracedSession
+from scripts.stack import REPO_ROOT
+from tests.certificates import issue, make_ca
+
+TARGET_MS = 0.1
+SERVER = """
+import sys
+from tests.certificates import Issued, LoopbackServer
+from pathlib import Path
+issued = Issued(Path(sys.argv[1]), Path(sys.argv[2]), 0.0) if len(sys.argv) > 1 else None
+server = LoopbackServer(issued)
+print(server.port, flush=True)
+server.serve_forever()
+"""
+
+
+def _server(*args: str) -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen([sys.executable, "-c", SERVER, *args], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    return process, int(process.stdout.readline())
+
+
+def _session(timed: bool) -> TracedSession:
+    session = TracedSession(5.0)
+    if not timed:  # the session before phases: urllib3's own connections
+        session.mount("https://", HTTPAdapter())
+        session.mount("http://", HTTPAdapter())
+    return session
+
+
+class _Arm:
+    """One way of making the requests: with phase timing or without, on a kept-alive or a new connection."""
+
+    def __init__(self, timed: bool, url: str, ca: str, new_connection: bool) -> None:
+        self.timed, self.url, self.ca, self.new_connection = timed, url, ca, new_connection
+        self.session = _session(timed)
+        self.session.get(url, verify=ca)  # the first connection and imports are not what is measured
+        self.seconds: list[float] = []
+
+    def request(self) -> None:
+        """One request, its CPU time kept (a new session's making, for a new connection, included)."""
+        started = time.thread_time()
+        if self.new_connection:
+            self.session.close()
+            self.session = _session(self.timed)
+        self.session.get(self.url, verify=self.ca)
+        self.seconds.append(time.thread_time() - started)
+
+
+def _compare(count: int, url: str, ca: str, new_connection: bool) -> tuple[float, float]:
+    """The median CPU time per request without and with phases, the two taking turns request by request."""
+    before, after = _Arm(False, url, ca, new_connection), _Arm(True, url, ca, new_connection)
+    for turn in range(count):
+        first, second = (before, after) if turn % 2 else (after, before)
+        first.request()
+        second.request()
+    for arm in (before, after):
+        arm.session.close()
+    return median(before.seconds), median(after.seconds)
+
+
+def run(smoke: bool) -> Section:
+    count = 20 if smoke else 2000
+    with tempfile.TemporaryDirectory() as tmp:
+        ca = make_ca(Path(tmp), "Bench CA", 30)
+        issued = issue(Path(tmp), ca, 20)
+        plain, plain_port = _server()
+        tls, tls_port = _server(str(issued.cert), str(issued.key))
+        try:
+            cases = [
+                ("HTTP, kept-alive connection", f"http://127.0.0.1:{plain_port}/page", False),
+                ("HTTP, new connection (a name to resolve)", f"http://localhost:{plain_port}/page", True),
+                ("HTTPS, kept-alive connection", f"https://localhost:{tls_port}/page", False),
+                ("HTTPS, new connection (handshake, chain read)", f"https://localhost:{tls_port}/page", True),
+            ]
+            rows, worst = [], 0.0
+            for name, url, new_connection in cases:
+                before, after = _compare(count, url, str(ca.cert), new_connection)
+                worst = max(worst, after - before)
+                rows.append([name, f"{before * 1e6:.0f}", f"{after * 1e6:.0f}", f"{(after - before) * 1e6:+.0f}"])
+        finally:
+            for process in (plain, tls):
+                process.kill()
+                process.wait()
+    verdict = "met" if worst * 1000 < TARGET_MS else "missed"
+    return Section(
+        "13. What timing requests by phase costs",
+        f"{count} GET requests of a small page to a server in another process on loopback through the `http` "
+        "fixture's session without phase timing, and as many with it, taking turns request by request; the median "
+        "CPU time of the client's thread per request (a new connection's includes making its session).",
+        ["requests", "without phases, us of CPU", "with phases, us", "cost, us"],
+        rows,
+        [f"the costliest case adds {worst * 1000:.3f} ms of CPU per request (target: under {TARGET_MS} ms): {verdict}"],
+    )
