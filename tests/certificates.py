@@ -2,7 +2,7 @@
 
 ``make_ca`` makes a CA, ``issue`` a server certificate it signs for localhost and 127.0.0.1 with a known
 notAfter; ``LoopbackServer`` serves ``/`` (quick), ``/slow-first-byte``, ``/slow-body``, ``/redirect`` and an
-HTML ``/page`` over HTTP/1.1 keep-alive, over TLS with a chain when given one.
+HTML ``/page`` (any other path: 404) over HTTP/1.1 keep-alive, over TLS with a chain when given one.
 """
 
 from __future__ import annotations
@@ -85,6 +85,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if path == "/page":
             page = b"<!doctype html><title>Shop</title><h1>Tea, green</h1><p>In stock.</p><button>Buy</button>"
             self._answer(200, page, [("Content-Type", "text/html; charset=utf-8")])
+            return
+        if path not in ("/", "/slow-first-byte", "/slow-body"):
+            self._answer(404, b"not found\n", [])
             return
         if path == "/slow-first-byte":
             time.sleep(FIRST_BYTE_DELAY_SECONDS)

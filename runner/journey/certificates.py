@@ -13,10 +13,11 @@ Usage::
 
 from __future__ import annotations
 
+import calendar
 import functools
 import socket
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from runner.handoff.observations import Certificate
@@ -25,6 +26,7 @@ from runner.handoff.results import safe_text
 MAX_DECODED = 512  # certificates whose decoding is kept
 PROBE_TIMEOUT_SECONDS = 5.0  # the re-fetch of a chain that failed verification, when the request had none
 MAX_ISSUER_CHARS = 100
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 NAME_FIELDS = ("commonName", "organizationName", "organizationalUnitName")
 
 
@@ -81,9 +83,7 @@ def _from_socket(host: str, sock: Any) -> Certificate | None:
         return None
     if not chain:
         return None
-    decoded = [_decoded(cert) for cert in chain]
-    expiries = [not_after for not_after, _ in decoded if not_after is not None]
-    return Certificate(host, min(expiries), version, decoded[0][1]) if expiries else None
+    return certificate(host, [_decoded(cert) for cert in chain], version)
 
 
 @functools.lru_cache(maxsize=MAX_DECODED)
@@ -91,16 +91,28 @@ def _decoded(cert: Any) -> tuple[float | None, str]:
     """A certificate's notAfter and issuer, decoded once per process: every journey run's new connection to a
     host meets the same chain, and decoding one costs 20 to 50 us (equal certificates are equal keys)."""
     info = cert.get_info()
-    not_after = ssl.cert_time_to_seconds(info["notAfter"]) if info.get("notAfter") else None
-    return (float(not_after) if not_after is not None else None), issuer_name(info.get("issuer", ()))
+    return (not_after_seconds(info["notAfter"]) if info.get("notAfter") else None), issuer_name(info.get("issuer", ()))
 
 
-def certificate(host: str, chain: Sequence[Mapping[str, Any]], version: str) -> Certificate | None:
-    """A ``Certificate`` from the chain's decoded certificates (as ``getpeercert()`` gives them), server first."""
-    expiries = [ssl.cert_time_to_seconds(info["notAfter"]) for info in chain if info.get("notAfter")]
-    if not expiries:
-        return None
-    return Certificate(host, float(min(expiries)), version, issuer_name(chain[0].get("issuer", ())))
+def not_after_seconds(text: str) -> float:
+    """``Jan  5 12:00:00 2027 GMT`` (OpenSSL's notAfter) as Unix time; ``ssl.cert_time_to_seconds`` without its
+    ``strptime``, which costs 50 us the first time in a process."""
+    try:
+        month, day, clock, year, zone = text.split()
+        hours, minutes, seconds = clock.split(":")
+        if zone != "GMT":
+            raise ValueError(zone)
+        fields = (int(year), MONTHS.index(month) + 1, int(day), int(hours), int(minutes), int(seconds))
+    except ValueError:
+        return float(ssl.cert_time_to_seconds(text))  # anything else: as the standard library reads it
+    return float(calendar.timegm(fields))
+
+
+def certificate(host: str, chain: Sequence[tuple[float | None, str]], version: str) -> Certificate | None:
+    """A ``Certificate`` from the chain's decoded (notAfter, issuer) pairs, the server's own first; None when no
+    certificate of it has a notAfter."""
+    expiries = [not_after for not_after, _ in chain if not_after is not None]
+    return Certificate(host, min(expiries), version, chain[0][1]) if expiries else None
 
 
 def issuer_name(issuer: Iterable[Iterable[tuple[str, str]]]) -> str:

@@ -21,6 +21,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import socket
 import sys
 import threading
@@ -28,7 +29,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -49,7 +50,10 @@ from runner.handoff.observations import (
 from runner.handoff.results import safe_text
 from runner.journey import certificates
 
+MAX_HOPS = 64  # of one call followed for its span (requests follows at most 30 redirects)
 
+
+@functools.lru_cache(maxsize=1024)  # a journey asks for the same few URLs run after run
 def public_url(url: str | bytes) -> str:
     """``url`` without user, password, query string or fragment: they can hold secrets, and this leaves the
     journey's process (spans, the page, /api/results)."""
@@ -71,32 +75,56 @@ class _Hop:
     tls: float = 0.0
     answered: float = 0.0
     status: int = 0
+    timing: RequestTiming | None = None  # once it is over
 
     def end(self, ended: float) -> None:
-        """The request is over (its body read, or it broke): its timing goes into the log."""
+        """The request is over (its body read, or it broke): its timing goes into the log, once."""
+        if self.timing is not None:
+            return
         answered = self.answered or ended
         opening = self.resolve + self.connect + self.tls
         processing = max(0.0, answered - self.started - opening)
         phases = (self.resolve, self.connect, self.tls, processing, max(0.0, ended - answered))
-        self.log.add(RequestTiming(self.method, self.url, self.status, phases))
+        self.timing = RequestTiming(self.method, self.url, self.status, phases)
+        self.log.add(self.timing)
+
+
+@dataclass(slots=True)
+class Call:
+    """A journey's call (``session.get(...)``): when it began, and the requests it made (a redirect's hops)."""
+
+    started: float
+    hops: list[_Hop] = field(default_factory=list)
+
+    def end(self) -> None:
+        """The call is over: a request still open (its body never read, as when a response hook raised) ends now."""
+        now = perf_counter()
+        for hop in self.hops:
+            hop.end(now)
+
+    def phases(self) -> tuple[float, ...]:
+        """The phases of the call's requests, summed (for its span)."""
+        timings = [hop.timing.phases for hop in self.hops if hop.timing is not None]
+        return tuple(sum(phase) for phase in zip(*timings, strict=True)) if timings else NO_PHASES
 
 
 # The request being made in this thread (a journey may make requests from threads of its own).
 _HOP: ContextVar[_Hop | None] = ContextVar("synthetic_monitor_request", default=None)
-# When the journey's call began (``Session.request``): its first hop starts there, so that the phases add up
-# to the time the journey saw, requests' own preparation of the request in processing.
-_CALLED: ContextVar[float | None] = ContextVar("synthetic_monitor_call", default=None)
+# The journey's call under way in this thread (``Session.request``): its first hop starts when the call
+# began, so that the phases add up to the time the journey saw (requests' preparation in processing).
+_CALL: ContextVar[Call | None] = ContextVar("synthetic_monitor_call", default=None)
 
 
-def call_starts() -> Token[float | None]:
-    """A journey's call (``session.get(...)``) starts: its first request starts now rather than when it is sent.
-    ``call_ends(token)`` when the call is over."""
-    return _CALLED.set(perf_counter())
+def call_starts() -> tuple[Call, Token[Call | None]]:
+    """A journey's call (``session.get(...)``) starts; ``call_ends(call, token)`` when it is over."""
+    call = Call(perf_counter())
+    return call, _CALL.set(call)
 
 
-def call_ends(token: Token[float | None]) -> None:
+def call_ends(call: Call, token: Token[Call | None]) -> None:
     """The call that ``call_starts`` began is over."""
-    _CALLED.reset(token)
+    _CALL.reset(token)
+    call.end()
 
 
 @dataclass
@@ -123,14 +151,11 @@ class RequestLog:
                 self.slowest, self._slowest_seconds = timing, seconds
 
     def add_certificate(self, certificate: Certificate) -> None:
-        """The chain a server presented; the host's latest wins."""
+        """The chain a server presented; of a host's (backends that differ), the earliest to expire is kept."""
         with self._lock:
-            self.certificates[certificate.host] = certificate
-
-    def totals(self) -> tuple[int, tuple[float, ...]]:
-        """How many requests so far, and their phases summed."""
-        with self._lock:
-            return self.count, tuple(self.phase_seconds)
+            kept = self.certificates.get(certificate.host)
+            if kept is None or certificate.not_after < kept.not_after:
+                self.certificates[certificate.host] = certificate
 
     def observations(self, vitals: tuple[tuple[str, float], ...] = ()) -> Observations:
         """What the run's requests showed, with the ``vitals`` its pages reported."""
@@ -217,11 +242,11 @@ class HTTPSConnection(connection.HTTPSConnection):
         try:
             super().connect()
         except Exception as exc:
-            hop.tls += max(0.0, perf_counter() - started - (hop.resolve + hop.connect - opened))
-            if certificates.failed_verification(exc):
+            if certificates.failed_verification(exc):  # fetched again, unverified: its time counts in tls
                 found = certificates.probe(self)
                 if found is not None:
                     hop.log.add_certificate(found)
+            hop.tls += max(0.0, perf_counter() - started - (hop.resolve + hop.connect - opened))
             raise
         hop.tls += max(0.0, perf_counter() - started - (hop.resolve + hop.connect - opened))
         found = certificates.presented(self)
@@ -268,6 +293,16 @@ class TimedAdapter(HTTPAdapter):
         self.log = log
         super().__init__(**kwargs)
 
+    @classmethod
+    def adopt(cls, adapter: HTTPAdapter, log: RequestLog) -> TimedAdapter:
+        """requests' own ``adapter`` (a journey's ``HTTPAdapter(max_retries=3)``, or a session's default), timed
+        in place: its retries, pool sizes and pool kept, nothing made twice."""
+        adapter.__class__ = cls
+        timed = cast(TimedAdapter, adapter)
+        timed.log = log
+        _timed(timed.poolmanager)
+        return timed
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         _timed(self.poolmanager)
@@ -276,9 +311,12 @@ class TimedAdapter(HTTPAdapter):
         return _timed(super().proxy_manager_for(proxy, **proxy_kwargs))
 
     def send(self, request: requests.PreparedRequest, stream: bool = False, *args: Any, **kwargs: Any) -> Any:
-        started = _CALLED.get() or perf_counter()
-        _CALLED.set(None)  # a redirect's next hop starts when it is sent
+        call = _CALL.get()
+        # A redirect's next hop starts when it is sent; a call's first when the call began.
+        started = perf_counter() if call is None or call.hops else call.started
         hop = _Hop(self.log, str(request.method or "GET").upper(), public_url(request.url or ""), started)
+        if call is not None and len(call.hops) < MAX_HOPS:
+            call.hops.append(hop)
         token = _HOP.set(hop)
         try:
             response = super().send(request, stream, *args, **kwargs)

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from requests.adapters import BaseAdapter, HTTPAdapter
 
 from runner.handoff.observations import PHASES
 from runner.journey import phases, tracing
@@ -35,11 +36,16 @@ class TracedSession(requests.Session):
     """A session that gives every request a timeout unless the call names its own, traces and times it."""
 
     def __init__(self, timeout_seconds: float, log: RequestLog | None = None) -> None:
-        super().__init__()
-        self.timeout_seconds = timeout_seconds
         self.log = RequestLog() if log is None else log
-        self.mount("https://", TimedAdapter(self.log))
-        self.mount("http://", TimedAdapter(self.log))
+        super().__init__()  # mounts requests' adapters, timed by mount() below
+        self.timeout_seconds = timeout_seconds
+
+    def mount(self, prefix: str | bytes, adapter: BaseAdapter) -> None:
+        """``adapter`` for URLs that start with ``prefix``; requests' own ``HTTPAdapter`` (a journey's retries or
+        pool sizes) is timed all the same. A subclass of another library is mounted as it is, untimed."""
+        if type(adapter) is HTTPAdapter:
+            adapter = TimedAdapter.adopt(adapter, self.log)
+        super().mount(prefix, adapter)
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         """The request, in a client span of the journey's trace whose ``traceparent`` it carries."""
@@ -51,14 +57,13 @@ class TracedSession(requests.Session):
             span.set_attribute("url.full", address)
             kwargs["headers"] = headers = dict(kwargs.get("headers") or {})
             tracing.inject(headers)
-            before = self.log.totals() if span.is_recording() else None  # spans that are exported
-            call = phases.call_starts()
+            call, token = phases.call_starts()
             try:
                 response = super().request(method, url, *args, **kwargs)
             finally:
-                phases.call_ends(call)
-                if before is not None:
-                    _phase_attributes(span, before, self.log.totals())
+                phases.call_ends(call, token)
+                if span.is_recording():  # spans that are exported
+                    _phase_attributes(span, len(call.hops), call.phases())
             span.set_attribute("http.response.status_code", response.status_code)
             if response.status_code >= 400:
                 span.set_status(Status(StatusCode.ERROR, f"answered {response.status_code}"))
@@ -69,11 +74,11 @@ def _path(address: str) -> str:
     return urlsplit(address).path or "/"
 
 
-def _phase_attributes(span: Any, before: tuple[int, tuple[float, ...]], now: tuple[int, tuple[float, ...]]) -> None:
-    """The request's phases (every hop of its redirects summed) as attributes of its span."""
-    span.set_attribute("synthetic.http.requests", now[0] - before[0])
-    for name, was, seconds in zip(PHASE_ATTRIBUTES, before[1], now[1], strict=True):
-        span.set_attribute(name, round(seconds - was, 6))
+def _phase_attributes(span: Any, requests_made: int, summed: tuple[float, ...]) -> None:
+    """The call's phases (every hop of its redirects summed) as attributes of its span."""
+    span.set_attribute("synthetic.http.requests", requests_made)
+    for name, seconds in zip(PHASE_ATTRIBUTES, summed, strict=True):
+        span.set_attribute(name, round(seconds, 6))
 
 
 def http_timeout_seconds(env: dict[str, str] | os._Environ[str] = os.environ) -> float:

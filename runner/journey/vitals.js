@@ -121,19 +121,26 @@
   observe("first-input", inp); // an interaction quicker than 16 ms still counts
 
   // The browser reports an interaction after the frame that shows its effect, and a page loaded a moment ago
-  // may not have painted yet: then wait for two frames (at most 0.1 s: a hidden page has none).
+  // may not have painted yet (on a busy machine, for several frames): then wait, frame by frame, until it has
+  // (at most SETTLE_MS: a hidden page has no frames, a blank one never paints content).
+  const SETTLE_MS = 1000;
   for (const type of ["pointerdown", "keydown"]) {
     addEventListener(type, (event) => (lastInput = event.timeStamp), { capture: true, passive: true });
   }
   const settle = () =>
     new Promise((resolve) => {
-      const unpainted = !painted && location.protocol !== "about:";
-      const unreported = lastInput > lastReported && performance.now() - lastInput < 1000;
-      if (!unpainted && !unreported) {
-        return resolve();
-      }
-      requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(resolve, 0)));
-      setTimeout(resolve, 100);
+      const started = performance.now();
+      const check = () => {
+        takeRecords();
+        const unpainted = !painted && location.protocol !== "about:";
+        const unreported = lastInput > lastReported && performance.now() - lastInput < 1000;
+        if ((!unpainted && !unreported) || performance.now() - started > SETTLE_MS) {
+          return resolve();
+        }
+        requestAnimationFrame(() => setTimeout(check, 0));
+      };
+      check();
+      setTimeout(resolve, SETTLE_MS);
     });
 
   // What the browser measured but has not delivered yet, taken now: before Python asks, and before the page goes.

@@ -40,10 +40,13 @@ class Measured:
 
     documents: dict[str, dict[str, float]] = field(default_factory=dict)
     contexts: list[Any] = field(default_factory=list)
+    closed: bool = False  # the call has ended: what its report shows is what the journey exports
 
     def record(self, document: object, vital: object, value: object) -> None:
         """A document's latest value of ``vital``; whatever a hostile page could send instead is ignored."""
         number = _number(value)
+        if self.closed:
+            return
         if not (isinstance(document, str) and 0 < len(document) <= MAX_DOCUMENT_ID_CHARS and vital in VITALS):
             return
         if number is None or not 0 <= number < math.inf:  # NaN fails the comparison too
@@ -123,6 +126,7 @@ def collect(item: pytest.Item, report: pytest.TestReport) -> None:
     for context in measured.contexts:
         _flush(context, measured)
     measured.contexts.clear()
+    measured.closed = True  # a value that arrives during teardown would be exported but not shown: none counts
     found = vitals(item)
     if found:
         report.sections.append((SECTION, section(found)))

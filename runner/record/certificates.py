@@ -2,14 +2,16 @@
 
 ``synthetic_tls_cert_expiry_timestamp_seconds{host}`` (blackbox_exporter's ``probe_ssl_earliest_cert_expiry``)
 and ``synthetic_tls_info{host, version, issuer}``. At most ``MAX_HOSTS`` hosts: a host beyond them is logged
-once and counted in ``synthetic_tls_hosts_over_limit_total`` each cycle it is reached. A host drops out after
-``FORGET_AFTER_CYCLES`` cycles in which the journeys that reached it ran (or were gone) without reaching it:
-a journey with an interval of its own keeps its host between its runs.
+once and counted in ``synthetic_tls_hosts_over_limit_total`` each cycle it is reached. A host that no journey
+reached for ``FORGET_AFTER_CYCLES`` cycles drops out; for a host reached by journeys with an interval of their
+own, that many of their periods (a journey run every 10 cycles keeps its host for 100). Backends of one host
+that present different chains: the earliest expiry of the cycle counts (an old certificate still served keeps
+the alert); a later cycle's replaces it, so a renewal shows.
 
 Usage::
 
     book = CertificateBook()
-    book.record(cycle.results, cycle.collected)
+    book.record(cycle.results, periods={"test_a.py::test_hourly": 120})     # in cycles
     registry.register(book)
     for host in book.take_turned_away(): ...          # hosts beyond the limit, each once: log them
 """
@@ -17,8 +19,8 @@ Usage::
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -27,7 +29,6 @@ from runner.handoff.results import JourneyResult
 
 MAX_HOSTS = 100
 FORGET_AFTER_CYCLES = 10
-MAX_JOURNEYS_PER_HOST = 50  # remembered to tell a cycle that missed the host from one that did not try
 EXPIRY_HELP = "Unix time of the earliest notAfter in the certificate chain the HTTPS host presented to a journey."
 INFO_HELP = "1 for each HTTPS host a journey reached, with the TLS version spoken and the issuer of its certificate."
 OVER_LIMIT_HELP = f"HTTPS hosts reached beyond the {MAX_HOSTS} whose certificates are kept, counted each cycle."
@@ -36,8 +37,8 @@ OVER_LIMIT_HELP = f"HTTPS hosts reached beyond the {MAX_HOSTS} whose certificate
 @dataclass(slots=True)
 class _Host:
     certificate: Certificate
-    journeys: set[str] = field(default_factory=set)
-    misses: int = 0  # cycles since a journey last reached it, counting only those in which its journeys ran
+    misses: int = 0  # cycles since a journey last reached it
+    patience: int = FORGET_AFTER_CYCLES  # cycles it is kept without being reached
 
 
 class CertificateBook:
@@ -51,35 +52,29 @@ class CertificateBook:
         self.over_limit = 0
         self._lock = threading.Lock()
 
-    def record(self, results: Iterable[JourneyResult], collected: Iterable[str]) -> None:
-        """One cycle's results; ``collected``: the journeys that still exist."""
+    def record(self, results: Iterable[JourneyResult], periods: Mapping[str, int] | None = None) -> None:
+        """One cycle's results; ``periods``: the journeys that run every so many cycles, with that number."""
+        periods = periods or {}
         reached: dict[str, _Host] = {}
-        ran: set[str] = set()
         for result in results:
-            ran.add(result.journey)
             for certificate in result.observed.certificates:
                 host = reached.setdefault(certificate.host, _Host(certificate))
-                host.certificate = certificate
-                if len(host.journeys) < MAX_JOURNEYS_PER_HOST:
-                    host.journeys.add(result.journey)
-        existing = set(collected) | ran
+                if certificate.not_after < host.certificate.not_after:
+                    host.certificate = certificate
+                host.patience = max(host.patience, FORGET_AFTER_CYCLES * periods.get(result.journey, 1))
         with self._lock:
             for name, seen in reached.items():
                 self._reach(name, seen)
             for name, host in list(self._hosts.items()):
-                if name in reached:
-                    continue
-                if host.journeys & ran or not host.journeys & existing:
+                if name not in reached:
                     host.misses += 1
-                if host.misses >= FORGET_AFTER_CYCLES:
-                    del self._hosts[name]
+                    if host.misses >= host.patience:
+                        del self._hosts[name]
 
     def _reach(self, name: str, seen: _Host) -> None:
         kept = self._hosts.get(name)
         if kept is not None:
-            kept.certificate, kept.misses = seen.certificate, 0
-            if len(kept.journeys) < MAX_JOURNEYS_PER_HOST:
-                kept.journeys |= seen.journeys
+            kept.certificate, kept.misses, kept.patience = seen.certificate, 0, seen.patience
         elif len(self._hosts) < self.max_hosts:
             self._hosts[name] = seen
         else:

@@ -159,7 +159,10 @@ class MonitorMetrics:
             else:
                 self.journey_series.observe(result)
             self.observed_series.observe(result)  # what the wire and the page showed, in a window or not
-        self.certificates.record(cycle.results, cycle.collected)
+        interval = self.journey_series.interval_seconds or 1.0
+        self.certificates.record(
+            cycle.results, {journey: max(1, round(seconds / interval)) for journey, seconds in cycle.periods}
+        )
         for timing in cycle.fixtures:
             self.fixture_duration.labels(timing.fixture, timing.scope, timing.phase).observe(timing.seconds)
         self._record_blocked(cycle, muted)

@@ -8,7 +8,8 @@ import pytest
 import requests
 
 from runner.handoff.observations import Certificate
-from runner.journey.certificates import certificate, issuer_name
+from runner.journey.certificates import certificate, issuer_name, not_after_seconds
+from runner.journey.phases import RequestLog
 from runner.journey.session import TracedSession
 from tests.certificates import Issued, issue, make_ca, serving
 
@@ -83,15 +84,26 @@ def test_a_plain_http_request_reports_no_certificate() -> None:
 
 
 def test_the_earliest_not_after_wins_and_the_issuer_is_the_servers() -> None:
-    chain = [
-        {"notAfter": "Mar  1 00:00:00 2027 GMT", "issuer": ((("organizationName", "Intermediate Org"),),)},
-        {"notAfter": "Jan 15 12:00:00 2027 GMT", "issuer": ((("commonName", "Root"),),)},
-    ]
-    found = certificate("shop.example:443", chain, "TLSv1.3")
-    assert found == Certificate(
-        "shop.example:443", ssl.cert_time_to_seconds("Jan 15 12:00:00 2027 GMT"), "TLSv1.3", "Intermediate Org"
+    chain = [(2e9, "Intermediate Org"), (1.9e9, "Root"), (None, "")]
+    assert certificate("shop.example:443", chain, "TLSv1.3") == Certificate(
+        "shop.example:443", 1.9e9, "TLSv1.3", "Intermediate Org"
     )
-    assert certificate("shop.example:443", [{}], "TLSv1.3") is None
+    assert certificate("shop.example:443", [(None, "x")], "TLSv1.3") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Jan  5 12:00:00 2027 GMT", "Dec 31 23:59:59 2049 GMT", "Feb 29 00:00:00 2028 GMT", "Mar 14 1:02:03 2030 GMT"],
+)
+def test_a_not_after_is_read_as_the_standard_library_reads_it(text: str) -> None:
+    assert not_after_seconds(text) == ssl.cert_time_to_seconds(text)
+
+
+def test_of_a_host_met_twice_in_a_run_the_earliest_expiry_is_kept() -> None:
+    log = RequestLog()
+    for not_after in (2e9, 1.7e9, 1.9e9):
+        log.add_certificate(Certificate("lb.example:443", not_after, "TLSv1.3", "R11"))
+    assert [found.not_after for found in log.observations().certificates] == [1.7e9]
 
 
 def test_the_issuer_is_its_common_name_else_its_organization() -> None:

@@ -9,7 +9,9 @@ from typing import Any, NotRequired, get_args, get_origin, get_type_hints
 
 import requests
 
-from runner.record.document import Document
+from runner.handoff.observations import Certificate, Observations, RequestTiming
+from runner.record.document import CertificateEntry, Document, ObservedPart
+from runner.record.request_entries import certificate_entry, observed_json
 from tests.processes import journeys, start_runner, wait_for
 
 JOURNEYS = {
@@ -78,3 +80,14 @@ def test_the_check_itself_finds_a_missing_an_unknown_and_a_mistyped_key() -> Non
     problems = conforms(document, Document, "d")
     assert "d.generated_at: not a number" in problems and "d.extra: not in the schema" in problems
     assert "d.journeys: missing" in problems
+
+
+def test_what_a_run_saw_and_a_certificate_are_the_defined_shapes() -> None:
+    timing = RequestTiming("GET", "https://shop.example/", 200, (0.001, 0.002, 0.01, 0.2, 0.003))
+    observed = Observations(1, timing.phases, (timing,), timing, (), (("lcp", 1.2), ("cls", 0.3), ("inp", 0.6)))
+    entry = observed_json(observed)
+    assert conforms(entry, ObservedPart, "observed") == []
+    assert entry["web_vitals"]["inp"] == {"value": 0.6, "rating": "poor"}
+    certificate = certificate_entry(Certificate("shop.example:443", 1_800_086_400.0, "TLSv1.3", "R11"), 1.8e9)
+    assert conforms(certificate, CertificateEntry, "certificate") == []
+    assert certificate["days_left"] == 1.0
