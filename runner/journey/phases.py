@@ -57,7 +57,8 @@ MAX_HOPS = 64  # of one call followed for its span (requests follows at most 30 
 def public_url(url: str | bytes) -> str:
     """``url`` without user, password, query string or fragment: they can hold secrets, and this leaves the
     journey's process (spans, the page, /api/results)."""
-    where = urlsplit(url.decode() if isinstance(url, bytes) else str(url))
+    # A bytes URL that is not UTF-8 is requests' to refuse, with its own error: here it only has to be shown.
+    where = urlsplit(url.decode(errors="replace") if isinstance(url, bytes) else str(url))
     address = f"{where.scheme}://{where.netloc.rpartition('@')[2]}{where.path}"
     return safe_text(address)[:MAX_URL_CHARS]
 

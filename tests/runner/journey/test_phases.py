@@ -144,6 +144,13 @@ def test_the_url_kept_has_no_credentials_query_or_fragment() -> None:
     assert public_url(b"http://[::1]:8080/") == "http://[::1]:8080/"
 
 
+def test_a_bytes_url_that_is_not_utf8_fails_with_requests_own_error() -> None:
+    assert public_url(b"http://127.0.0.1:9/\xff\xfe") == "http://127.0.0.1:9/\ufffd\ufffd"
+    with TracedSession(5.0) as session, pytest.raises(UnicodeDecodeError) as raised:
+        session.get(b"http://127.0.0.1:9/\xff\xfe")
+    assert Path(raised.traceback[-1].path).parent.name == "requests"  # requests' own refusal, not the timing's
+
+
 def test_a_session_without_a_current_request_connects_untimed(tmp_path: Path) -> None:
     """The adapter's connections, used outside a request of its own (urllib3's pool directly), still work."""
     with serving() as server, TracedSession(5.0) as session:
