@@ -97,9 +97,14 @@ def run(smoke: bool) -> Section:
                 ("HTTP, kept-alive connection", f"http://127.0.0.1:{plain_port}/page", False, False),
                 ("HTTP, new connection (a name to resolve)", f"http://localhost:{plain_port}/page", True, False),
                 ("HTTPS, kept-alive connection", f"https://localhost:{tls_port}/page", False, False),
-                ("HTTPS, new connection (handshake, chain read)", f"https://localhost:{tls_port}/page", True, False),
                 (
-                    "HTTPS, new connection, the chain met for the first time in the process",
+                    "HTTPS, new connection (handshake; its chain met earlier in the cycle or handed on by the runner)",
+                    f"https://localhost:{tls_port}/page",
+                    True,
+                    False,
+                ),
+                (
+                    "HTTPS, new connection, a chain the runner has not met yet (its first cycle, a new certificate)",
                     f"https://localhost:{tls_port}/page",
                     True,
                     True,
@@ -108,9 +113,10 @@ def run(smoke: bool) -> Section:
             rows, worst, first_contact = [], 0.0, 0.0
             for name, url, new_connection, cold in cases:
                 before, after, cost = _compare(count, url, str(ca.cert), new_connection, cold)
-                worst = max(worst, cost)
                 if cold:
                     first_contact = cost
+                else:
+                    worst = max(worst, cost)
                 rows.append([name, f"{before * 1e6:.0f}", f"{after * 1e6:.0f}", f"{cost * 1e6:+.0f}"])
         finally:
             for process in (plain, tls):
@@ -126,9 +132,10 @@ def run(smoke: bool) -> Section:
         ["requests", "without phases, us of CPU", "with phases, us", "cost, us"],
         rows,
         [
-            f"the costliest request adds {worst * 1000:.3f} ms of CPU (target: under {TARGET_MS} ms): {verdict}",
-            f"a worker process's first connection to a host whose chain it has not decoded yet adds "
-            f"{first_contact * 1000:.3f} ms (decoding each certificate of the chain), once per host, worker and cycle "
-            "(each cycle forks its workers afresh)",
+            f"the costliest request, once the runner has met its chain, adds {worst * 1000:.3f} ms of CPU (target: "
+            f"under {TARGET_MS} ms): {verdict}",
+            f"a chain the runner has not met yet adds {first_contact * 1000:.3f} ms (decoding each certificate of "
+            "it), once per worker in the cycle that first meets it: the runner hands the chains it knows to the next "
+            "cycle's workers",
         ],
     )

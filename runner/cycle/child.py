@@ -23,6 +23,7 @@ from runner.cycle.workers import WorkerPool
 from runner.handoff import CycleRequest, write_report
 from runner.handoff.procs import become_subreaper, kill_children
 from runner.handoff.results import EXIT_INTERNAL_ERROR, CycleReport, session_error, status_error
+from runner.journey import certificates
 
 CYCLE_NICENESS = 5
 
@@ -63,6 +64,7 @@ def run_cycle(request: CycleRequest) -> None:
         artifacts_dir=Path(request.artifacts_dir) if request.artifacts_dir else None,
     )
     as_python_m_pytest(request.pytest_args)
+    certificates.learn(request.chains)  # what the last cycles decoded, its workers need not decode again
     recorder = Recorder(Path(request.journeys))
     pool = WorkerPool(
         request.workers,

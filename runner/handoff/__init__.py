@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.handoff.files import write_atomically
+from runner.handoff.observations import KnownChain
 from runner.handoff.results import CycleReport
 from runner.settings.maintenance import Selector
 from runner.settings.shard import EVERY_JOURNEY, Shard
@@ -53,6 +54,7 @@ class CycleRequest:
     shard: Shard = EVERY_JOURNEY
     artifacts_dir: str = ""  # where browser journeys' screenshots go, outside the cycle's folder
     board_path: str = ""  # the RunningBoard: which journey each worker runs
+    chains: tuple[KnownChain, ...] = ()  # TLS chains the last cycles decoded (runner.journey.certificates.learn)
 
 
 def write_report(path: Path, report: CycleReport) -> None:

@@ -70,10 +70,20 @@ class Certificate:
     not_after: float  # Unix time of the earliest notAfter in the chain
     version: str  # the TLS version spoken: TLSv1.3
     issuer: str  # who issued the server's own certificate: its issuer's common name (else organization)
+    chain: bytes = b""  # a digest of the chain as presented: the next cycle knows it decoded (KnownChain)
 
-    def to_wire(self) -> tuple[str, float, str, str]:
+    def to_wire(self) -> tuple[str, float, str, str, bytes]:
         """As a worker sends it; ``Certificate(*wire)`` is the other end."""
-        return (self.host, self.not_after, self.version, self.issuer)
+        return (self.host, self.not_after, self.version, self.issuer, self.chain)
+
+    @property
+    def known(self) -> KnownChain:
+        """What the chain decodes to, by its digest: handed to the next cycle's journeys."""
+        return (self.chain, self.not_after, self.issuer)
+
+
+# A chain's digest, its earliest notAfter and its server certificate's issuer.
+KnownChain = tuple[bytes, float, str]
 
 
 @dataclass(frozen=True, slots=True)

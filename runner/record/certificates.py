@@ -14,6 +14,7 @@ Usage::
     book.record(cycle.results, periods={"test_a.py::test_hourly": 120})     # in cycles
     registry.register(book)
     for host in book.take_turned_away(): ...          # hosts beyond the limit, each once: log them
+    book.known_chains()                               # for the next cycle (runner.journey.certificates.learn)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from runner.handoff.observations import Certificate
+from runner.handoff.observations import Certificate, KnownChain
 from runner.handoff.results import JourneyResult
 
 MAX_HOSTS = 100
@@ -93,6 +94,11 @@ class CertificateBook:
         """The certificates kept, soonest expiry first."""
         with self._lock:
             return sorted((host.certificate for host in self._hosts.values()), key=lambda c: (c.not_after, c.host))
+
+    def known_chains(self) -> tuple[KnownChain, ...]:
+        """The chains kept, by digest, as decoded: the next cycle's journeys need not decode them again."""
+        with self._lock:
+            return tuple(host.certificate.known for host in self._hosts.values() if host.certificate.chain)
 
     def describe(self) -> Iterator[Metric]:
         yield GaugeMetricFamily("synthetic_tls_cert_expiry_timestamp_seconds", EXPIRY_HELP, labels=["host"])

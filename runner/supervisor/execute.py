@@ -33,6 +33,7 @@ from runner.handoff import (
     read_report,
     read_running,
 )
+from runner.handoff.observations import KnownChain
 from runner.handoff.procs import PPID, kill_family, stat_fields, state_of
 from runner.handoff.results import CycleReport
 from runner.settings.command_line import Settings
@@ -141,13 +142,17 @@ class Executor:
         return self._scratches[0]
 
     def execute(
-        self, collect_only: bool = False, tick: int | None = None, paused: tuple[Selector | None, ...] = ()
+        self,
+        collect_only: bool = False,
+        tick: int | None = None,
+        paused: tuple[Selector | None, ...] = (),
+        chains: tuple[KnownChain, ...] = (),
     ) -> Execution:
         """Run (or only collect) the suite once; never raises for what the journeys or the disk do.
 
         ``tick`` numbers the cycle (``runner.handoff.frequency``): journeys with an interval of their own run only
         when due in it. None runs every journey (``--once``). ``paused``: the journeys of the pause maintenance
-        windows in force, not run.
+        windows in force, not run. ``chains``: the TLS chains the last cycles decoded.
         """
         try:
             folder = tempfile.TemporaryDirectory(prefix="cycle-", dir=self._scratch().root, ignore_cleanup_errors=True)
@@ -155,7 +160,7 @@ class Executor:
             problem = f"cannot create the cycle's folder in {tempfile.gettempdir()}: {exc.strerror or exc}"
             return Execution(report=None, exit_code=None, output_tail="", problem=problem)
         with folder as workdir:
-            request = self._request(Path(workdir), collect_only, tick, paused)
+            request = self._request(Path(workdir), collect_only, tick, paused, chains)
             try:
                 Path(request.heartbeat_path).touch()
                 (Path(workdir) / "tmp").mkdir()
@@ -206,7 +211,12 @@ class Executor:
         return self._settings.timeout_seconds + 2 * KILL_GRACE_SECONDS + HEARTBEAT_SECONDS
 
     def _request(
-        self, workdir: Path, collect_only: bool, tick: int | None, paused: tuple[Selector | None, ...]
+        self,
+        workdir: Path,
+        collect_only: bool,
+        tick: int | None,
+        paused: tuple[Selector | None, ...],
+        chains: tuple[KnownChain, ...],
     ) -> CycleRequest:
         settings = self._settings
         return CycleRequest(
@@ -228,6 +238,7 @@ class Executor:
             paused=paused,
             shard=settings.shard,
             artifacts_dir=str(self.artifacts_dir or ""),
+            chains=chains,
         )
 
     def _wait(self, process: multiprocessing.process.BaseProcess, heartbeat: Path) -> tuple[bool, bool]:

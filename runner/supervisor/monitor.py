@@ -162,7 +162,7 @@ class Monitor:
             tick = cycle_tick(started, self.settings.interval_seconds)
         self.last_tick, self.last_started_at = tick, started
         paused = self.maintenance.paused(datetime.fromtimestamp(started, UTC))
-        execution = self.executor.execute(tick=tick, paused=paused)
+        execution = self.executor.execute(tick=tick, paused=paused, chains=self.metrics.certificates.known_chains())
         self.last_execution = execution
         finished, duration = time.time(), time.monotonic() - self.last_cycle_started
         if execution.stopped or (execution.usage_error and self.settings.once):

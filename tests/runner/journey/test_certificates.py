@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 import pytest
 import requests
 
 from runner.handoff.observations import Certificate
+from runner.journey import certificates
 from runner.journey.certificates import certificate, issuer_name, not_after_seconds
 from runner.journey.phases import RequestLog
 from runner.journey.session import TracedSession
@@ -75,6 +77,29 @@ def test_a_certificate_that_fails_verification_fails_the_request_and_its_expiry_
     assert found.not_after == ca.not_after and found.issuer == CA_NAME
     (timing,) = session.log.observations().requests
     assert timing.status == 0 and timing.phases[2] > 0  # the handshake it tried is timed
+
+
+def test_a_chain_learned_from_earlier_cycles_is_not_decoded_again_and_a_different_chain_is(
+    chain: tuple[Issued, Issued], tmp_path: Path
+) -> None:
+    ca, server_cert = chain
+    other = issue(tmp_path, ca, days=9)  # the same CA, another server certificate: another chain
+    with serving(server_cert) as server, serving(other) as renewed, TracedSession(5.0) as session:
+        assert session.get(f"https://localhost:{server.port}/", verify=str(ca.cert)).ok
+        first = only_certificate(session)
+        assert len(first.chain) == 20  # a digest of the chain as presented
+        certificates._CHAINS.clear()  # a new cycle's process: it knows only what the runner hands it
+        certificates.learn([(first.chain, 1_234.0, "As decoded last cycle")])
+        session.log = RequestLog()
+        for adapter in session.adapters.values():
+            adapter.close()  # a new connection, a new handshake
+            adapter.log = session.log  # type: ignore[attr-defined]
+        assert session.get(f"https://localhost:{server.port}/", verify=str(ca.cert)).ok
+        assert session.get(f"https://localhost:{renewed.port}/", verify=str(ca.cert)).ok
+    known, fresh = sorted(session.log.observations().certificates, key=lambda found: found.not_after)
+    assert (known.not_after, known.issuer, known.chain) == (1_234.0, "As decoded last cycle", first.chain)
+    assert (fresh.not_after, fresh.issuer) == (ca.not_after, CA_NAME)  # decoded: the CA still expires first
+    assert fresh.chain != first.chain
 
 
 def test_a_plain_http_request_reports_no_certificate() -> None:

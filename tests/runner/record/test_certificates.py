@@ -34,6 +34,18 @@ def test_backends_that_differ_in_one_cycle_give_the_earliest_expiry_and_a_renewa
     assert book.certificates()[0].not_after == 2e9
 
 
+def test_the_chains_kept_are_handed_to_the_next_cycle_as_decoded() -> None:
+    book = CertificateBook()
+    learned = JourneyResult(
+        "a.py::test_a",
+        True,
+        0.1,
+        observed=Observations(certificates=(Certificate("a:443", 2e9, "TLSv1.3", "R11", b"d" * 20),)),
+    )
+    book.record([learned, reaching("b.py::test_b", "b.example:443")])  # b's came without a digest: not handed on
+    assert book.known_chains() == ((b"d" * 20, 2e9, "R11"),)
+
+
 def test_the_series_name_the_host_version_and_issuer() -> None:
     book = CertificateBook()
     book.record([reaching("a.py::test_a", "shop.example:8443")])

@@ -248,3 +248,21 @@ def test_a_journey_reaching_beyond_itself_costs_only_that_journey(tmp_path: Path
     messages = {result.journey: result.message for result in report.results}
     assert "signal 15 (SIGTERM)" in messages["test_reach.py::test_signals_its_own_process_group"]
     assert messages["test_reach.py::test_calls_pytest_exit"].startswith("Exit: bye")
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_the_tls_chains_the_runner_knows_reach_the_cycles_journeys(tmp_path: Path, workers: int) -> None:
+    write(
+        tmp_path,
+        "test_chains.py",
+        """
+        from runner.journey import certificates
+
+        def test_knows_the_chain():
+            assert certificates._CHAINS[b"d" * 20] == (b"d" * 20, 1234.0, "Known CA")
+        """,
+    )
+    executor = Executor(Settings(journeys=tmp_path, workers=workers, timeout_seconds=5))
+    execution = executor.execute(chains=((b"d" * 20, 1234.0, "Known CA"),))
+    assert execution.report is not None, execution.output_tail
+    assert outcomes(execution.report) == {"test_chains.py::test_knows_the_chain": (True, None)}
