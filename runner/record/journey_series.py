@@ -23,6 +23,8 @@ from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
 from runner.handoff.results import JourneyResult
+from runner.record.journey_text import JourneyNumbers, journey_text
+from runner.record.text_exposition import ExtraLabels, header
 
 RESULTS = ("success", "failure")
 DURATION_HELP = "Duration of one journey (setup + call + teardown, without wider fixtures) in seconds, by result."
@@ -48,48 +50,6 @@ INFO_HELP = "1 for every journey, with the labels its @pytest.mark.labels gives 
 NO_EXEMPLARS: tuple[dict[int, Exemplar], ...] = tuple({} for _ in RESULTS)
 
 
-class _Journey:
-    """One journey's numbers: a histogram per result, failures per reason, the last run's success."""
-
-    __slots__ = (
-        "blocked_by",
-        "buckets",
-        "degraded",
-        "exemplars",
-        "failures",
-        "flaky",
-        "interval",
-        "labels",
-        "maintenance",
-        "muted",
-        "slo",
-        "slo_runs",
-        "step_exemplars",
-        "steps",
-        "success",
-        "sums",
-    )
-
-    def __init__(self, bucket_count: int) -> None:
-        self.buckets = [[0] * bucket_count for _ in RESULTS]  # per bucket, not cumulative
-        self.sums = [0.0 for _ in RESULTS]
-        self.failures: dict[str, int] = {}  # a reason's count from its first failure on: series stay few
-        self.degraded = 0
-        self.blocked_by = ""  # the fixture that blocked the last run, if it was blocked
-        self.interval: float | None = None  # its own interval; None: the runner's
-        self.maintenance = 0.0  # 1.0 while in a maintenance window
-        self.muted: list[int] | None = None  # runs in a mute window, per result; None until the first
-        self.slo: tuple[float, int] | None = None  # (objective, window seconds) of its @pytest.mark.slo
-        self.slo_runs = [0 for _ in RESULTS]
-        self.success: float | None = None
-        self.steps: dict[str, tuple[list[list[int]], list[float]]] = {}  # step -> (buckets, sums) per result
-        self.labels: dict[str, str] = {}
-        self.flaky = 0
-        # Per result, the latest run that fell in each bucket, by its trace id; the same per step.
-        self.exemplars: list[dict[int, Exemplar]] = [{} for _ in RESULTS]
-        self.step_exemplars: dict[str, list[dict[int, Exemplar]]] = {}
-
-
 class JourneySeries:
     """Every per-journey series as plain numbers, turned into metric families only when scraped.
 
@@ -101,15 +61,21 @@ class JourneySeries:
         self.bounds = (*buckets, math.inf)
         self.interval_seconds = interval_seconds  # the runner's: every journey's unless it has its own
         self._labels = [floatToGoString(bound) for bound in self.bounds]  # type: ignore[no-untyped-call]
-        self._journeys: dict[str, _Journey] = {}
+        self._journeys: dict[str, JourneyNumbers] = {}
         self._lock = threading.Lock()
+        self._text_extra: ExtraLabels = ()
+        # Each family's HELP and TYPE lines, named as its samples are (a counter's with _total).
+        self._headers = [
+            header(family.name + ("_total" if family.type == "counter" else ""), family.type, family.documentation)
+            for family in self.describe()
+        ]
 
     def add(self, journeys: Iterable[str]) -> None:
         """Journeys whose series exist from now on, every count at zero."""
         with self._lock:
             for journey in journeys:
                 if journey not in self._journeys:
-                    self._journeys[journey] = _Journey(len(self.bounds))
+                    self._journeys[journey] = JourneyNumbers(len(self.bounds))
 
     def keep_only(self, journeys: set[str]) -> None:
         """Drop the series of every journey not in ``journeys``."""
@@ -122,24 +88,27 @@ class JourneySeries:
         given = {journey: dict(pairs) for journey, pairs in labels}
         with self._lock:
             for journey in collected:
-                if journey in self._journeys:
-                    self._journeys[journey].labels = given.get(journey, {})
+                state = self._journeys.get(journey)
+                if state is not None and state.labels != (labels_now := given.get(journey, {})):
+                    state.labels, state.text = labels_now, None
 
     def set_periods(self, collected: Iterable[str], periods: Iterable[tuple[str, float]]) -> None:
         """The intervals of the journeys just collected (the runner's for those not named)."""
         given = dict(periods)
         with self._lock:
             for journey in collected:
-                if journey in self._journeys:
-                    self._journeys[journey].interval = given.get(journey)
+                state = self._journeys.get(journey)
+                if state is not None and state.interval != (interval := given.get(journey)):
+                    state.interval, state.text = interval, None
 
     def set_slos(self, collected: Iterable[str], slos: Iterable[tuple[str, tuple[float, int]]]) -> None:
         """The SLOs of the journeys just collected (none for those not named)."""
         given = dict(slos)
         with self._lock:
             for journey in collected:
-                if journey in self._journeys:
-                    self._journeys[journey].slo = given.get(journey)
+                state = self._journeys.get(journey)
+                if state is not None and state.slo != (slo := given.get(journey)):
+                    state.slo, state.text = slo, None
 
     def slos(self) -> dict[str, tuple[float, int]]:
         """The journeys with an SLO: (objective, window seconds)."""
@@ -150,16 +119,18 @@ class JourneySeries:
         """The journeys in a maintenance window now (every other journey is in none)."""
         with self._lock:
             for journey, state in self._journeys.items():
-                state.maintenance = 1.0 if journey in journeys else 0.0
+                if state.maintenance != (maintenance := 1.0 if journey in journeys else 0.0):
+                    state.maintenance, state.text = maintenance, None
 
     def observe_muted(self, result: JourneyResult) -> None:
         """A run in a mute maintenance window: counted apart, nowhere else."""
         with self._lock:
-            state = self._journeys.setdefault(result.journey, _Journey(len(self.bounds)))
+            state = self._journeys.setdefault(result.journey, JourneyNumbers(len(self.bounds)))
             if state.muted is None:
                 state.muted = [0 for _ in RESULTS]
             state.muted[0 if result.passed else 1] += 1
             state.blocked_by = ""  # in a mute window it blocks no page
+            state.text = None
 
     def blocked_counts(self) -> dict[str, int]:
         """For each fixture that blocked a journey's last observed run, how many journeys it blocked."""
@@ -176,7 +147,8 @@ class JourneySeries:
         at = time.time() if at is None else at
         trace = {"trace_id": result.trace_id} if result.trace_id else None
         with self._lock:
-            state = self._journeys.setdefault(result.journey, _Journey(len(self.bounds)))
+            state = self._journeys.setdefault(result.journey, JourneyNumbers(len(self.bounds)))
+            state.text = None
             index = 0 if result.passed else 1
             bucket = bisect_left(self.bounds, result.duration_seconds)
             state.buckets[index][bucket] += 1
@@ -256,6 +228,25 @@ class JourneySeries:
                         slo_runs.add_metric([journey, result], count)  # type: ignore[attr-defined]
         yield from (duration, success, failures, steps, info, flaky, degraded, blocked, interval, maintenance, muted)
         yield from (objective, window, slo_runs)
+
+    def exposition_text(self, extra: ExtraLabels = ()) -> bytes:
+        """What ``generate_latest`` writes of ``collect()``, byte for byte, ``extra`` labels on every series: from
+        each journey's kept text (``runner.record.journey_text``), written again only where its numbers changed."""
+        with self._lock:
+            if extra != self._text_extra:  # a runner's location is set once: this is for its first render
+                self._text_extra = extra
+                for state in self._journeys.values():
+                    state.text, state.prefixes = None, {}
+            labels = dict(extra)
+            blocks = [
+                journey_text(journey, state, self._labels, self.interval_seconds, labels)
+                for journey, state in self._journeys.items()
+            ]
+        parts = []
+        for family, heading in enumerate(self._headers):
+            parts.append(heading)
+            parts.extend(block[family] for block in blocks)
+        return "".join(parts).encode()
 
     def _cumulative(self, counts: list[int], exemplars: dict[int, Exemplar]) -> list[Any]:
         """Cumulative bucket counts; a bucket with an exemplar is a (bound, count, exemplar) triple."""

@@ -18,10 +18,10 @@ from runner.handoff.results import CycleReport
 from runner.record.certificates import CertificateBook
 from runner.record.journey_series import JourneySeries
 from runner.record.observed_series import ObservedSeries
+from runner.record.text_exposition import ExtraLabels, Labelled, render
 from runner.settings.shard import EVERY_JOURNEY, Shard
 
 RUN_STATUSES = ("completed", "skipped", "error")
-PREFIX = "synthetic_"
 
 
 class LocatedCollector:
@@ -29,16 +29,14 @@ class LocatedCollector:
 
     def __init__(self, source: CollectorRegistry, location: str) -> None:
         self._source = source
-        self._location = location
+        self._extra: ExtraLabels = (("location", location),)
 
     def collect(self) -> Iterator[Metric]:
-        location = self._location
-        for family in self._source.collect():
-            if family.name.startswith(PREFIX):
-                family.samples = [
-                    sample._replace(labels={**sample.labels, "location": location}) for sample in family.samples
-                ]
-            yield family
+        return Labelled(self._source, self._extra).collect()
+
+    def exposition_text(self, extra: ExtraLabels = ()) -> bytes:
+        """What ``generate_latest`` writes of ``collect()`` (``runner.record.text_exposition``)."""
+        return render(self._source, (*extra, *self._extra))
 
 
 class MonitorMetrics:

@@ -9,14 +9,14 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
-
-from prometheus_client import write_to_textfile
 
 from runner.errors import ConfigError
 from runner.handoff.frequency import cycle_tick, next_due_tick
@@ -29,6 +29,7 @@ from runner.record.maintenance import MaintenanceBook
 from runner.record.metrics import MonitorMetrics
 from runner.record.redact import Redactor
 from runner.record.request_entries import certificate_entry
+from runner.record.text_exposition import render
 from runner.record.uptime import WINDOWS_HOURS, Uptime, slo_standing
 from runner.settings.command_line import Settings
 from runner.supervisor.execute import Execution, Executor
@@ -191,12 +192,12 @@ class Monitor:
             self._log_suite_error(execution, "cycle", cycle.error, finished)
         else:
             self.suite_error = None
-        self._write_metrics_file()
         self._record_uptime(cycle, finished, muted)
         self._record_history(cycle, finished, duration, muted)
         # After the history: whoever sees a failure's screenshot in /api/results sees that cycle's results too.
         self._keep_artifacts(cycle, finished)
         self._publish()
+        self._write_metrics_file()
         return cycle
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -423,10 +424,18 @@ class Monitor:
                 publish()
 
     def _write_metrics_file(self) -> None:
+        """The exposition /metrics serves (rendered once for both), as node_exporter's textfile collector reads it:
+        written beside the file, then renamed over it, readable as ``open`` makes files."""
         path = self.settings.metrics_file
         if path is None:
             return
+        body = render(self.metrics.registry) if self.settings.once else self.exposition.classic()
+        temporary = f"{path}.{os.getpid()}.{threading.get_ident()}"
         try:
-            write_to_textfile(str(path), self.metrics.registry)  # atomic: a temporary file, then rename
+            with open(temporary, "wb") as file:
+                file.write(body)
+            os.replace(temporary, path)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
             self.log.error("could not write the metrics file", path=str(path), error=str(exc))

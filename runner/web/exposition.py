@@ -20,8 +20,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
+
+from runner.record.text_exposition import render
 
 DEFAULT_MAX_AGE_SECONDS = 5.0
 GZIP_LEVEL = 1  # the exposition compresses 30-fold even at level 1; higher levels cost far more CPU
@@ -29,8 +31,8 @@ MAX_VARIANTS = 4  # formats kept rendered; a client asking for yet another one g
 
 
 def metrics_renderer(registry: CollectorRegistry) -> Callable[[], bytes]:
-    """Render the registry's classic text exposition."""
-    return lambda: generate_latest(registry)
+    """Render the registry's classic text exposition (as ``generate_latest`` would, byte for byte)."""
+    return lambda: render(registry)
 
 
 class CachedBody:
@@ -117,6 +119,10 @@ class MetricsExposition:
         """Render every format asked for so far."""
         for body in list(self._bodies.values()):
             body.refresh()
+
+    def classic(self) -> bytes:
+        """The classic text exposition as last rendered (rendered now if it never was)."""
+        return self._classic.body(accept_gzip=False)[0]
 
     def body(self, accept: str, accept_gzip: bool = False) -> tuple[bytes, str | None]:
         """The body for this ``Accept`` header (and its Content-Encoding)."""

@@ -170,6 +170,22 @@ def test_every_series_exists_at_zero_before_the_first_cycle_ends(tmp_path: Path)
         runner.stop()
 
 
+def test_a_serving_runner_writes_the_metrics_file_as_metrics_serves_it_readable_by_others(tmp_path: Path) -> None:
+    folder = journeys(tmp_path, {"test_one.py": "def test_one():\n    pass\n"})
+    metrics_file = tmp_path / "synthetic.prom"
+    runner, url = start_runner(
+        tmp_path, "--journeys", str(folder), "--interval", "60", "--metrics-file", str(metrics_file)
+    )
+    try:
+        wait_for(metrics_file.exists, 30, "the metrics file")
+        served = requests.get(f"{url}/metrics", timeout=5).content  # the render the file was written from
+        assert metrics_file.read_bytes() == served
+        assert b'synthetic_request_duration_count{journey="test_one.py::test_one",result="success"} 1.0' in served
+        assert metrics_file.stat().st_mode & 0o044 == 0o044  # node_exporter's textfile collector reads it
+    finally:
+        runner.stop()
+
+
 def test_added_and_edited_journeys_are_picked_up_without_a_restart(tmp_path: Path) -> None:
     folder = journeys(tmp_path, {"test_one.py": "def test_one():\n    assert False, 'not yet'\n"})
     runner, url = start_runner(tmp_path, "--journeys", str(folder), "--interval", "1")
