@@ -12,6 +12,8 @@ Usage::
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,6 +27,7 @@ DURATION, STEP = "synthetic_request_duration", "synthetic_step_duration"
 
 
 COUNTS = [floatToGoString(float(count)) for count in range(4096)]  # type: ignore[no-untyped-call]
+COUNT_LINES = [f"{count}\n" for count in COUNTS]
 
 
 class JourneyNumbers:
@@ -103,12 +106,13 @@ def journey_text(
         lines = prefixes.get(key)
         if lines is None:
             lines = prefixes[key] = bucket_prefixes(name, {"journey": journey, **dict(pairs), **extra}, bounds)
-        parts, running = [], 0
-        for prefix, count in zip(lines, counts, strict=False):
-            running += count
-            parts.append(f"{prefix}{count_text(running)}\n")
-        parts.append(f"{lines[-2]}{count_text(running)}\n{lines[-1]}{number(total)}\n")
-        return "".join(parts)
+        cumulative = list(itertools.accumulate(counts))
+        if cumulative[-1] < len(COUNT_LINES):  # nearly always: each line's value from the table
+            values = [COUNT_LINES[count] for count in cumulative]
+        else:
+            values = [f"{count_text(count)}\n" for count in cumulative]
+        values += (values[-1], f"{number(total)}\n")  # _count, _sum
+        return "".join(map(operator.add, lines, values))
 
     duration = "".join(
         histogram(("duration", result), DURATION, counts, total, ("result", result))

@@ -78,6 +78,8 @@ def label_name(name: str) -> str:
 
 def escape_value(value: str) -> str:
     """A label value as the text format escapes it: backslash, newline and double quote."""
+    if "\\" not in value and "\n" not in value and '"' not in value:
+        return value  # nearly every value: nothing to escape
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
@@ -88,10 +90,11 @@ def sample_prefix(name: str, labels: Mapping[str, str]) -> str:
 
 
 def bucket_prefixes(name: str, labels: Mapping[str, str], bounds: Iterable[str]) -> list[str]:
-    """A histogram's lines up to their values: each bucket's (``le`` in its sorted place), then _count's, _sum's."""
+    """A histogram's lines up to their values: each bucket's (``le`` in its sorted place), then _count's, _sum's.
+    ``bounds``: the buckets' ``le`` as the text format writes them (``floatToGoString``: nothing to escape)."""
     others = {key: value for key, value in labels.items() if key != "le"}
     before = label_text({key: value for key, value in others.items() if key < "le"})
     after = label_text({key: value for key, value in others.items() if key > "le"})
     opening, closing = f"{name}_bucket{{{before}{',' if before else ''}le=", f"{',' if after else ''}{after}}} "
-    lines = [f'{opening}"{escape_value(bound)}"{closing}' for bound in bounds]
+    lines = [f'{opening}"{bound}"{closing}' for bound in bounds]
     return [*lines, sample_prefix(f"{name}_count", labels), sample_prefix(f"{name}_sum", labels)]

@@ -53,6 +53,8 @@ def busy_metrics(location: str | None = None) -> MonitorMetrics:
     metrics.record_cycle(cycle(True, 0.02), finished_at=1000.0, duration_seconds=2.0)
     metrics.record_cycle(cycle(False, 0.7), finished_at=1030.0, duration_seconds=2.0, muted=frozenset({JOURNEYS[0]}))
     metrics.journey_series.set_maintenance({JOURNEYS[0]})
+    for _ in range(5000):  # counts past the table of written counts
+        metrics.journey_series.observe(JourneyResult(JOURNEYS[2], True, 0.3))
     return metrics
 
 
