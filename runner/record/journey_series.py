@@ -24,7 +24,7 @@ from prometheus_client.utils import floatToGoString
 
 from runner.handoff.results import JourneyResult
 from runner.record.journey_text import JourneyNumbers, journey_text
-from runner.record.text_exposition import ExtraLabels, header
+from runner.record.text_exposition import Encoder, ExtraLabels, header, openmetrics_header
 
 RESULTS = ("success", "failure")
 DURATION_HELP = "Duration of one journey (setup + call + teardown, without wider fixtures) in seconds, by result."
@@ -69,6 +69,9 @@ class JourneySeries:
             header(family.name + ("_total" if family.type == "counter" else ""), family.type, family.documentation)
             for family in self.describe()
         ]
+        self._om_headers = [
+            openmetrics_header(family.name, family.type, family.documentation) for family in self.describe()
+        ]
 
     def add(self, journeys: Iterable[str]) -> None:
         """Journeys whose series exist from now on, every count at zero."""
@@ -90,7 +93,8 @@ class JourneySeries:
             for journey in collected:
                 state = self._journeys.get(journey)
                 if state is not None and state.labels != (labels_now := given.get(journey, {})):
-                    state.labels, state.text = labels_now, None
+                    state.labels = labels_now
+                    state.changed()
 
     def set_periods(self, collected: Iterable[str], periods: Iterable[tuple[str, float]]) -> None:
         """The intervals of the journeys just collected (the runner's for those not named)."""
@@ -99,7 +103,8 @@ class JourneySeries:
             for journey in collected:
                 state = self._journeys.get(journey)
                 if state is not None and state.interval != (interval := given.get(journey)):
-                    state.interval, state.text = interval, None
+                    state.interval = interval
+                    state.changed()
 
     def set_slos(self, collected: Iterable[str], slos: Iterable[tuple[str, tuple[float, int]]]) -> None:
         """The SLOs of the journeys just collected (none for those not named)."""
@@ -108,7 +113,8 @@ class JourneySeries:
             for journey in collected:
                 state = self._journeys.get(journey)
                 if state is not None and state.slo != (slo := given.get(journey)):
-                    state.slo, state.text = slo, None
+                    state.slo = slo
+                    state.changed()
 
     def slos(self) -> dict[str, tuple[float, int]]:
         """The journeys with an SLO: (objective, window seconds)."""
@@ -120,7 +126,8 @@ class JourneySeries:
         with self._lock:
             for journey, state in self._journeys.items():
                 if state.maintenance != (maintenance := 1.0 if journey in journeys else 0.0):
-                    state.maintenance, state.text = maintenance, None
+                    state.maintenance = maintenance
+                    state.changed()
 
     def observe_muted(self, result: JourneyResult) -> None:
         """A run in a mute maintenance window: counted apart, nowhere else."""
@@ -130,7 +137,7 @@ class JourneySeries:
                 state.muted = [0 for _ in RESULTS]
             state.muted[0 if result.passed else 1] += 1
             state.blocked_by = ""  # in a mute window it blocks no page
-            state.text = None
+            state.changed()
 
     def blocked_counts(self) -> dict[str, int]:
         """For each fixture that blocked a journey's last observed run, how many journeys it blocked."""
@@ -148,7 +155,7 @@ class JourneySeries:
         trace = {"trace_id": result.trace_id} if result.trace_id else None
         with self._lock:
             state = self._journeys.setdefault(result.journey, JourneyNumbers(len(self.bounds)))
-            state.text = None
+            state.changed()
             index = 0 if result.passed else 1
             bucket = bisect_left(self.bounds, result.duration_seconds)
             state.buckets[index][bucket] += 1
@@ -229,21 +236,25 @@ class JourneySeries:
         yield from (duration, success, failures, steps, info, flaky, degraded, blocked, interval, maintenance, muted)
         yield from (objective, window, slo_runs)
 
-    def exposition_text(self, extra: ExtraLabels = ()) -> bytes:
-        """What ``generate_latest`` writes of ``collect()``, byte for byte, ``extra`` labels on every series: from
-        each journey's kept text (``runner.record.journey_text``), written again only where its numbers changed."""
+    def exposition_text(self, extra: ExtraLabels = (), openmetrics: Encoder | None = None) -> bytes:
+        """What ``generate_latest`` (or OpenMetrics' without its ``# EOF``) writes of ``collect()``, byte for byte,
+        ``extra`` labels on every series: from each journey's kept text (``runner.record.journey_text``), written
+        again only where its numbers changed."""
         with self._lock:
             if extra != self._text_extra:  # a runner's location is set once: this is for its first render
                 self._text_extra = extra
                 for state in self._journeys.values():
-                    state.text, state.prefixes = None, {}
+                    state.changed()
+                    state.prefixes = {}
             labels = dict(extra)
             blocks = [
-                journey_text(journey, state, self._labels, self.interval_seconds, labels)
+                journey_text(
+                    journey, state, self._labels, self.interval_seconds, labels, openmetrics=openmetrics is not None
+                )
                 for journey, state in self._journeys.items()
             ]
         parts = []
-        for family, heading in enumerate(self._headers):
+        for family, heading in enumerate(self._headers if openmetrics is None else self._om_headers):
             parts.append(heading)
             parts.extend(block[family] for block in blocks)
         return "".join(parts).encode()

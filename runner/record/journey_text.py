@@ -20,7 +20,7 @@ from typing import Any
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
-from runner.record.text_exposition import bucket_prefixes, sample_prefix
+from runner.record.text_exposition import bucket_prefixes, escape_value, sample_prefix
 
 RESULTS = ("success", "failure")
 DURATION, STEP = "synthetic_request_duration", "synthetic_step_duration"
@@ -28,6 +28,7 @@ DURATION, STEP = "synthetic_request_duration", "synthetic_step_duration"
 
 COUNTS = [floatToGoString(float(count)) for count in range(4096)]  # type: ignore[no-untyped-call]
 COUNT_LINES = [f"{count}\n" for count in COUNTS]
+NO_EXEMPLARS: tuple[dict[int, Exemplar], ...] = tuple({} for _ in RESULTS)
 
 
 class JourneyNumbers:
@@ -44,6 +45,7 @@ class JourneyNumbers:
         "labels",
         "maintenance",
         "muted",
+        "om_text",
         "prefixes",
         "slo",
         "slo_runs",
@@ -74,7 +76,12 @@ class JourneyNumbers:
         self.step_exemplars: dict[str, list[dict[int, Exemplar]]] = {}
         # Its exposition text (runner.record.journey_text): per family, until a number changes (None: to write).
         self.text: list[str] | None = None
+        self.om_text: list[str] | None = None  # the same in OpenMetrics, with exemplars
         self.prefixes: dict[tuple[Any, ...], Any] = {}  # each label set's text, kept for the journey's life
+
+    def changed(self) -> None:
+        """A number changed: its text is written again at the next render."""
+        self.text = self.om_text = None
 
 
 def number(value: float) -> str:
@@ -88,11 +95,19 @@ def count_text(count: int) -> str:
 
 
 def journey_text(
-    journey: str, state: JourneyNumbers, bounds: list[str], interval_seconds: float, extra: Mapping[str, str]
+    journey: str,
+    state: JourneyNumbers,
+    bounds: list[str],
+    interval_seconds: float,
+    extra: Mapping[str, str],
+    *,
+    openmetrics: bool = False,
 ) -> list[str]:
-    """The journey's text in each of the families ``JourneySeries.describe`` names, in that order."""
-    if state.text is not None:
-        return state.text
+    """The journey's text in each of the families ``JourneySeries.describe`` names, in that order; in OpenMetrics,
+    each bucket's exemplar (the latest run in it, by trace id) after its value."""
+    kept = state.om_text if openmetrics else state.text
+    if kept is not None:
+        return kept
     prefixes = state.prefixes
 
     def line(key: tuple[Any, ...], name: str, value: float, *pairs: tuple[str, str]) -> str:
@@ -102,7 +117,14 @@ def journey_text(
             prefix = prefixes[key] = sample_prefix(name, {**dict(pairs), "journey": journey, **extra})
         return f"{prefix}{number(value)}\n"
 
-    def histogram(key: tuple[Any, ...], name: str, counts: list[int], total: float, *pairs: tuple[str, str]) -> str:
+    def histogram(
+        key: tuple[Any, ...],
+        name: str,
+        counts: list[int],
+        total: float,
+        exemplars: dict[int, Exemplar],
+        *pairs: tuple[str, str],
+    ) -> str:
         lines = prefixes.get(key)
         if lines is None:
             lines = prefixes[key] = bucket_prefixes(name, {"journey": journey, **dict(pairs), **extra}, bounds)
@@ -111,17 +133,22 @@ def journey_text(
             values = [COUNT_LINES[count] for count in cumulative]
         else:
             values = [f"{count_text(count)}\n" for count in cumulative]
-        values += (values[-1], f"{number(total)}\n")  # _count, _sum
+        if openmetrics:
+            for bucket, exemplar in exemplars.items():
+                values[bucket] = f"{values[bucket][:-1]}{exemplar_text(exemplar)}\n"
+        values += (f"{count_text(cumulative[-1])}\n", f"{number(total)}\n")  # _count, _sum
         return "".join(map(operator.add, lines, values))
 
     duration = "".join(
-        histogram(("duration", result), DURATION, counts, total, ("result", result))
-        for result, counts, total in zip(RESULTS, state.buckets, state.sums, strict=True)
+        histogram(("duration", result), DURATION, counts, total, exemplars, ("result", result))
+        for result, counts, total, exemplars in zip(RESULTS, state.buckets, state.sums, state.exemplars, strict=True)
     )
     steps = "".join(
-        histogram(("step", step, result), STEP, counts, total, ("step", step), ("result", result))
+        histogram(("step", step, result), STEP, counts, total, exemplars, ("step", step), ("result", result))
         for step, (step_buckets, sums) in state.steps.items()
-        for result, counts, total in zip(RESULTS, step_buckets, sums, strict=True)
+        for result, counts, total, exemplars in zip(
+            RESULTS, step_buckets, sums, state.step_exemplars.get(step, NO_EXEMPLARS), strict=True
+        )
     )
     success = state.success
     blocked_by = state.blocked_by
@@ -148,8 +175,19 @@ def journey_text(
         ),
         *_slo_texts(state, line),
     ]
-    state.text = texts
+    if openmetrics:
+        state.om_text = texts
+    else:
+        state.text = texts
     return texts
+
+
+def exemplar_text(exemplar: Exemplar) -> str:
+    """`` # {trace_id="..."} value timestamp`` as OpenMetrics writes an exemplar after its bucket's value."""
+    labels = ",".join(f'{key}="{escape_value(value)}"' for key, value in sorted(exemplar.labels.items()))
+    if exemplar.timestamp is None:
+        return f" # {{{labels}}} {number(exemplar.value)}"
+    return f" # {{{labels}}} {number(exemplar.value)} {exemplar.timestamp}"
 
 
 def _slo_texts(state: JourneyNumbers, line: Callable[..., str]) -> list[str]:

@@ -18,7 +18,7 @@ from runner.handoff.results import CycleReport
 from runner.record.certificates import CertificateBook
 from runner.record.journey_series import JourneySeries
 from runner.record.observed_series import ObservedSeries
-from runner.record.text_exposition import ExtraLabels, Labelled, render
+from runner.record.text_exposition import Encoder, ExtraLabels, Labelled, render_parts
 from runner.settings.shard import EVERY_JOURNEY, Shard
 
 RUN_STATUSES = ("completed", "skipped", "error")
@@ -34,9 +34,9 @@ class LocatedCollector:
     def collect(self) -> Iterator[Metric]:
         return Labelled(self._source, self._extra).collect()
 
-    def exposition_text(self, extra: ExtraLabels = ()) -> bytes:
+    def exposition_text(self, extra: ExtraLabels = (), openmetrics: Encoder | None = None) -> bytes:
         """What ``generate_latest`` writes of ``collect()`` (``runner.record.text_exposition``)."""
-        return render(self._source, (*extra, *self._extra))
+        return render_parts(self._source, (*extra, *self._extra), openmetrics)
 
 
 class MonitorMetrics:

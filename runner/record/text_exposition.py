@@ -15,7 +15,7 @@ Usage::
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -26,22 +26,34 @@ PREFIX = "synthetic_"  # the series that extra labels (a runner's location) go o
 # Label pairs added to every synthetic series, in the order given: ``(("location", "eu-west"),)``.
 ExtraLabels = tuple[tuple[str, str], ...]
 KIND = {"counter": "counter", "gauge": "gauge", "histogram": "histogram"}
+EOF = b"# EOF\n"
+Encoder = Callable[[Any], bytes]  # prometheus_client's OpenMetrics generate_latest, its escaping and version set
 
 
-def render(registry: CollectorRegistry, extra: ExtraLabels = ()) -> bytes:
-    """The registry's classic text exposition, ``extra`` labels on each ``synthetic_*`` series."""
+def render(registry: CollectorRegistry, extra: ExtraLabels = (), openmetrics: Encoder | None = None) -> bytes:
+    """The registry's classic text exposition, ``extra`` labels on each ``synthetic_*`` series; or its OpenMetrics
+    exposition, when given prometheus_client's OpenMetrics ``generate_latest`` (as ``choose_encoder`` gives it)."""
+    return render_parts(registry, extra, openmetrics) + (EOF if openmetrics is not None else b"")
+
+
+def render_parts(registry: CollectorRegistry, extra: ExtraLabels, openmetrics: Encoder | None) -> bytes:
+    """``render`` without OpenMetrics' closing ``# EOF``: what a collector of collectors writes."""
     with registry._lock:  # as registry.collect() takes them: in the order they were registered
         collectors = list(registry._collector_to_names)
         target_info = registry._target_info
-    if target_info:  # the runner sets none; a registry that has one is rendered as prometheus_client would
-        return generate_latest(Labelled(registry, extra) if extra else registry)
+    if target_info:  # the runner sets none; a registry that has one is written by prometheus_client alone
+        collectors = [registry]
     parts = []
     for collector in collectors:
         own = getattr(collector, "exposition_text", None)
-        if own is not None:
-            parts.append(own(extra))
+        if own is not None and not target_info:
+            parts.append(own(extra, openmetrics))
+            continue
+        source = Labelled(collector, extra) if extra else collector
+        if openmetrics is None:
+            parts.append(generate_latest(source))
         else:
-            parts.append(generate_latest(Labelled(collector, extra) if extra else collector))
+            parts.append(openmetrics(source).removesuffix(EOF))
     return b"".join(parts)
 
 
@@ -63,6 +75,12 @@ def header(name: str, kind: str, documentation: str) -> str:
     """A family's ``# HELP`` and ``# TYPE`` lines; ``name`` as samples carry it (a counter's with ``_total``)."""
     text = documentation.replace("\\", r"\\").replace("\n", r"\n")
     return f"# HELP {name} {text}\n# TYPE {name} {KIND[kind]}\n"
+
+
+def openmetrics_header(name: str, kind: str, documentation: str) -> str:
+    """A family's ``# HELP`` and ``# TYPE`` lines in OpenMetrics: ``name`` the family's (a counter's without
+    ``_total``), the help with double quotes escaped too."""
+    return f"# HELP {name} {escape_value(documentation)}\n# TYPE {name} {kind}\n"
 
 
 def label_text(labels: Mapping[str, str]) -> str:

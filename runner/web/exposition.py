@@ -27,6 +27,7 @@ from runner.record.text_exposition import render
 
 DEFAULT_MAX_AGE_SECONDS = 5.0
 GZIP_LEVEL = 1  # the exposition compresses 30-fold even at level 1; higher levels cost far more CPU
+OPENMETRICS = "application/openmetrics-text"
 MAX_VARIANTS = 4  # formats kept rendered; a client asking for yet another one gets the classic text
 
 
@@ -144,9 +145,16 @@ class MetricsExposition:
                 if body is None:
                     if len(self._bodies) >= MAX_VARIANTS:
                         return self._classic
-                    registry = self._registry
-                    body = self._bodies[content_type] = self._body(lambda: encoder(registry), content_type)
+                    body = self._bodies[content_type] = self._body(self._renderer(encoder, content_type), content_type)
         return body
+
+    def _renderer(self, encoder: Callable[[Any], bytes], content_type: str) -> Callable[[], bytes]:
+        """OpenMetrics through ``render`` (the journey series written from their numbers); anything else (a
+        format prometheus_client learns later) by prometheus_client itself."""
+        registry = self._registry
+        if content_type.startswith(OPENMETRICS):
+            return lambda: render(registry, openmetrics=encoder)
+        return lambda: encoder(registry)
 
     def _body(self, render: Callable[[], bytes], content_type: str) -> CachedBody:
         return CachedBody(render, content_type, self._max_age, headers=[("Vary", "Accept")])

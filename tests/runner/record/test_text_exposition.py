@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info, Summary, generate_latest
+from prometheus_client.exposition import choose_encoder
 
 from runner.handoff.observations import Certificate, Observations
 from runner.handoff.results import CycleReport, FixtureTiming, JourneyResult, StepResult
@@ -29,6 +30,7 @@ def cycle(passed: bool, seconds: float) -> CycleReport:
                 "assertion",
                 steps=(StepResult(f"log in {ODD}", seconds, True), StepResult("pay", 0.5, False)),
                 observed=Observations(certificates=(Certificate("shop:443", 1.8e9, "TLSv1.3", ODD),)),
+                trace_id="cd" * 16,  # its steps' buckets get exemplars too
             ),
             JourneyResult(slo, True, 12_345_678.9),  # a Go-style exponent in the sum
             JourneyResult(blocked, False, 0.0, "blocked", blocked_by=f"db[{ODD}]"),
@@ -39,6 +41,10 @@ def cycle(passed: bool, seconds: float) -> CycleReport:
         periods=((slo, 300.0),),
         slos=((slo, (0.999, 2_419_200)),),
     )
+
+
+# OpenMetrics as prometheus_client serves it to Prometheus, which asks for it first.
+OPENMETRICS, _ = choose_encoder("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
 
 
 def steady(body: bytes) -> str:
@@ -66,6 +72,17 @@ def test_the_runners_metrics_are_written_byte_for_byte_as_prometheus_client_writ
     assert rendered.count(b"process_") == written.count(b"process_") > 0
 
 
+@pytest.mark.parametrize("location", [None, f"eu-west {ODD}"])
+def test_openmetrics_with_exemplars_is_written_byte_for_byte_as_prometheus_client_writes_it(
+    location: str | None,
+) -> None:
+    metrics = busy_metrics(location)
+    rendered, written = render(metrics.registry, openmetrics=OPENMETRICS), OPENMETRICS(metrics.registry)
+    assert steady(rendered) == steady(written)
+    assert b' # {trace_id="' + b"ab" * 16 in rendered  # the buckets' exemplars
+    assert rendered.endswith(b"\n# EOF\n") and rendered.count(b"# EOF") == 1
+
+
 def test_every_metric_type_and_escaped_label_values_are_written_as_prometheus_client_writes_them() -> None:
     registry = CollectorRegistry()
     Counter("jobs", "Jobs \\ done\nin two lines.", ["kind"], registry=registry).labels(ODD).inc(3)
@@ -77,6 +94,7 @@ def test_every_metric_type_and_escaped_label_values_are_written_as_prometheus_cl
     Info("build", "An info.", registry=registry).info({"version": ODD})
     Enum("state", "An enum.", states=["up", "down"], registry=registry).state("down")
     assert render(registry) == generate_latest(registry)
+    assert render(registry, openmetrics=OPENMETRICS) == OPENMETRICS(registry)
 
 
 def test_a_journeys_kept_text_is_written_again_when_its_numbers_change_and_only_then() -> None:
@@ -89,5 +107,6 @@ def test_a_journeys_kept_text_is_written_again_when_its_numbers_change_and_only_
     second = render(metrics.registry)
     assert second != first
     assert steady(second) == steady(generate_latest(metrics.registry))
+    assert steady(render(metrics.registry, openmetrics=OPENMETRICS)) == steady(OPENMETRICS(metrics.registry))
     kept = {journey: state.text for journey, state in metrics.journey_series._journeys.items()}
     assert [journey for journey in JOURNEYS if kept[journey] is not texts[journey]] == [ok, odd]
