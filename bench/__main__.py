@@ -20,6 +20,7 @@ from bench import (
     browser_cost,
     cycle_cost,
     detection,
+    exposition_cost,
     fidelity,
     journey_features,
     memory,
@@ -48,6 +49,7 @@ BENCHMARKS: dict[str, Callable[[bool], Section]] = {
     "verdict_cost": verdict_cost.run,
     "uptime_cost": uptime_cost.run,
     "phase_cost": phase_cost.run,
+    "exposition_cost": exposition_cost.run,
 }
 
 

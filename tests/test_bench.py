@@ -36,6 +36,7 @@ def test_every_benchmark_runs_in_smoke_mode(tmp_path: Path) -> None:
         "8. A public suite",
         "9. What steps and retries cost",
         "13. What timing requests by phase costs",
+        "14. What the exposition costs",
     ):
         assert f"## {title}" in report
     assert "Skipped" not in report
