@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import (
+    blackbox_cost,
     browser_cost,
     cycle_cost,
     detection,
@@ -50,6 +51,7 @@ BENCHMARKS: dict[str, Callable[[bool], Section]] = {
     "uptime_cost": uptime_cost.run,
     "phase_cost": phase_cost.run,
     "exposition_cost": exposition_cost.run,
+    "blackbox_cost": blackbox_cost.run,
 }
 
 

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow
 
 def test_every_benchmark_runs_in_smoke_mode(tmp_path: Path) -> None:
     require_binary("wrk", "wrk")
+    require_binary("prometheus-blackbox-exporter", "prometheus-blackbox-exporter")
     output = tmp_path / "benchmarks.md"
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--output", str(output)],
@@ -37,6 +38,7 @@ def test_every_benchmark_runs_in_smoke_mode(tmp_path: Path) -> None:
         "9. What steps and retries cost",
         "13. What timing requests by phase costs",
         "14. What the exposition costs",
+        "15. CPU per check against blackbox_exporter",
     ):
         assert f"## {title}" in report
     assert "Skipped" not in report

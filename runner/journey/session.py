@@ -13,6 +13,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import os
 from importlib import metadata
 from typing import Any
@@ -95,6 +96,7 @@ def http_timeout_seconds(env: dict[str, str] | os._Environ[str] = os.environ) ->
     return value
 
 
+@functools.cache  # importlib.metadata reads every installed distribution's metadata: 0.67 ms a call
 def user_agent() -> str:
     """``synthetic-monitor/VERSION``: how the service tells the monitor's requests from its users'."""
     try:
