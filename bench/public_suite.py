@@ -72,29 +72,16 @@ def run(smoke: bool) -> Section:
     runner = [sys.executable, "-m", "runner", "--once", "--journeys", ".", "--max-journeys", "100000"]
     written = ["--junitxml", "results.xml"], ["--metrics-file", "synthetic.prom"]
     pairs = [
-        ("0", "own", "pytest", pytest, [*runner, "--workers", "0", "--", *selection]),
-        (
-            "0",
-            "own",
-            "pytest --junitxml",
-            [*pytest, *written[0]],
-            [*runner, *written[1], "--workers", "0", "--", *selection],
-        ),
-        ("0", "empty", "pytest", plain_pytest, [*runner, "--workers", "0", "--", *plain_selection]),
-        (
-            "0",
-            "empty",
-            "pytest --junitxml",
-            [*plain_pytest, *written[0]],
-            [*runner, *written[1], "--workers", "0", "--", *plain_selection],
-        ),
-        ("2", "own", "pytest -n 2", [*pytest, "-n", "2"], [*runner, "--workers", "2", "--", *selection]),
+        (configuration, name, [*baseline, *theirs], [*runner, *ours, "--workers", "0", "--", *chosen])
+        for configuration, baseline, chosen in (("own", pytest, selection), ("empty", plain_pytest, plain_selection))
+        for name, theirs, ours in (("pytest", [], []), ("pytest --junitxml", *written))
     ]
+    pairs.append(("own", "pytest -n 2", [*pytest, "-n", "2"], [*runner, "--workers", "2", "--", *selection]))
     rows, ratios = [], []
     with tempfile.TemporaryDirectory() as tmp:
         project, env = fetch(Path(tmp))
         folders = {"own": project, "empty": plain_copy(project)}
-        for workers, configuration, name, baseline, ours in pairs:
+        for configuration, name, baseline, ours in pairs:
             theirs_times, our_times = [], []
             for _ in range(reps):  # in turn, so a drift of the machine's speed hits both alike
                 theirs_times.append(timed(baseline, folders[configuration], env))
@@ -104,7 +91,7 @@ def run(smoke: bool) -> Section:
             ours_name = "runner" + (" --metrics-file" if "--junitxml" in name else "")
             rows.append(
                 [
-                    workers,
+                    "2" if "-n 2" in name else "0",
                     "its own" if configuration == "own" else "an empty `pytest.ini`",
                     f"{name} / {ours_name}",
                     spread(theirs_times, digits=2),

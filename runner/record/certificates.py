@@ -29,6 +29,7 @@ from runner.handoff.observations import Certificate, KnownChain
 from runner.handoff.results import JourneyResult
 
 MAX_HOSTS = 100
+DIGEST_BYTES = 20  # a chain's SHA-1 (runner.journey.certificates); anything else a journey sent is not handed on
 FORGET_AFTER_CYCLES = 10
 EXPIRY_HELP = "Unix time of the earliest notAfter in the certificate chain the HTTPS host presented to a journey."
 INFO_HELP = "1 for each HTTPS host a journey reached, with the TLS version spoken and the issuer of its certificate."
@@ -98,7 +99,8 @@ class CertificateBook:
     def known_chains(self) -> tuple[KnownChain, ...]:
         """The chains kept, by digest, as decoded: the next cycle's journeys need not decode them again."""
         with self._lock:
-            return tuple(host.certificate.known for host in self._hosts.values() if host.certificate.chain)
+            kept = (host.certificate for host in self._hosts.values())
+            return tuple(found.known for found in kept if len(found.chain) == DIGEST_BYTES)
 
     def describe(self) -> Iterator[Metric]:
         yield GaugeMetricFamily("synthetic_tls_cert_expiry_timestamp_seconds", EXPIRY_HELP, labels=["host"])

@@ -25,7 +25,6 @@ from prometheus_client.openmetrics.exposition import escape_label_name
 PREFIX = "synthetic_"  # the series that extra labels (a runner's location) go on
 # Label pairs added to every synthetic series, in the order given: ``(("location", "eu-west"),)``.
 ExtraLabels = tuple[tuple[str, str], ...]
-KIND = {"counter": "counter", "gauge": "gauge", "histogram": "histogram"}
 EOF = b"# EOF\n"
 Encoder = Callable[[Any], bytes]  # prometheus_client's OpenMetrics generate_latest, its escaping and version set
 
@@ -46,7 +45,7 @@ def render_parts(registry: CollectorRegistry, extra: ExtraLabels, openmetrics: E
     parts = []
     for collector in collectors:
         own = getattr(collector, "exposition_text", None)
-        if own is not None and not target_info:
+        if own is not None:
             parts.append(own(extra, openmetrics))
             continue
         source = Labelled(collector, extra) if extra else collector
@@ -74,7 +73,7 @@ class Labelled:
 def header(name: str, kind: str, documentation: str) -> str:
     """A family's ``# HELP`` and ``# TYPE`` lines; ``name`` as samples carry it (a counter's with ``_total``)."""
     text = documentation.replace("\\", r"\\").replace("\n", r"\n")
-    return f"# HELP {name} {text}\n# TYPE {name} {KIND[kind]}\n"
+    return f"# HELP {name} {text}\n# TYPE {name} {kind}\n"
 
 
 def openmetrics_header(name: str, kind: str, documentation: str) -> str:

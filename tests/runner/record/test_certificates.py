@@ -42,7 +42,9 @@ def test_the_chains_kept_are_handed_to_the_next_cycle_as_decoded() -> None:
         0.1,
         observed=Observations(certificates=(Certificate("a:443", 2e9, "TLSv1.3", "R11", b"d" * 20),)),
     )
-    book.record([learned, reaching("b.py::test_b", "b.example:443")])  # b's came without a digest: not handed on
+    odd = Certificate("c:443", 2e9, "TLSv1.3", "R11", b"x" * 10_000)  # not a digest: a journey's own doing
+    stray = JourneyResult("c.py::test_c", True, 0.1, observed=Observations(certificates=(odd,)))
+    book.record([learned, reaching("b.py::test_b", "b.example:443"), stray])  # b's came without a digest
     assert book.known_chains() == ((b"d" * 20, 2e9, "R11"),)
 
 
