@@ -19,6 +19,7 @@ import requests  # noqa: F401  (preloaded: nearly every journey imports it)
 
 from runner.cycle.pytest_options import Options
 from runner.cycle.recorder import Recorder
+from runner.cycle.timer import SignalTimer
 from runner.cycle.workers import WorkerPool
 from runner.handoff import CycleRequest, write_report
 from runner.handoff.procs import become_subreaper, kill_children
@@ -81,7 +82,7 @@ def run_cycle(request: CycleRequest) -> None:
     code, error = 1, ""
     try:
         try:
-            code = int(pytest.main(pytest_arguments(request), plugins=[options, recorder, pool]))
+            code = int(pytest.main(pytest_arguments(request), plugins=[options, SignalTimer(), recorder, pool]))
         except Exception as exc:  # a hook that raised past pytest itself: pytest_sessionfinish, pytest_unconfigure
             traceback.print_exc()
             code, error = EXIT_INTERNAL_ERROR, session_error("internal error", exc)

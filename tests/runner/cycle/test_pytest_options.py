@@ -68,3 +68,10 @@ def test_the_collect_only_pass_is_the_runners_own() -> None:
     namespace = parsed()
     Options(timeout_seconds=1, temp_dir=Path("/tmp/c"), collect_only=True).apply(namespace)
     assert namespace.collectonly is True
+
+
+def test_the_cycles_log_is_quiet_unless_the_configuration_asks_for_more() -> None:
+    untouched, verbose, quiet = parsed(verbose=0), parsed(verbose=1), parsed(verbose=-2)
+    for namespace in (untouched, verbose, quiet):
+        options().apply(namespace)
+    assert (untouched.verbose, verbose.verbose, quiet.verbose) == (-1, 1, -2)
