@@ -256,3 +256,21 @@ def test_the_trace_id_reaches_the_api_the_page_the_log_and_the_exemplars(tmp_pat
 
 def recorder_traces(recorder: Recorder, path: str) -> set[str]:
     return {trace for trace, _, _ in recorder.traceparents(path)}
+
+
+def test_without_an_endpoint_a_span_is_ids_only_in_the_runs_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in tracing.ENDPOINT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(tracing, "_current", None)  # this process's tracer, made again for these variables
+    run = tracing.start_journey("test_a.py::test_b")
+    try:
+        with tracing.span("step pay") as step, tracing.span("GET /pay") as request:
+            headers: dict[str, str] = {}
+            tracing.inject(headers)
+        ids = [span.get_span_context() for span in (run.root, step, request)]
+        assert {context.trace_id for context in ids} == {int(run.trace_id, 16)}
+        assert len({context.span_id for context in ids}) == 3
+        assert not step.is_recording() and not request.is_recording()
+        assert headers["traceparent"] == f"00-{run.trace_id}-{ids[2].span_id:016x}-01"
+    finally:
+        run.end()
