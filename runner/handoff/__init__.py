@@ -55,6 +55,7 @@ class CycleRequest:
     artifacts_dir: str = ""  # where browser journeys' screenshots go, outside the cycle's folder
     board_path: str = ""  # the RunningBoard: which journey each worker runs
     chains: tuple[KnownChain, ...] = ()  # TLS chains the last cycles decoded (runner.journey.certificates.learn)
+    bytecode_dir: str = ""  # the runner's: the journeys' compiled, assertion-rewritten code, kept across cycles
 
 
 def write_report(path: Path, report: CycleReport) -> None:

@@ -85,6 +85,9 @@ class Execution:
         return line if line.startswith(REFUSAL_PREFIX) else f"pytest rejected its arguments: {line}"
 
 
+BYTECODE_FOLDER = "bytecode"  # in the runner's own folder: see runner.cycle.child.keep_bytecode
+
+
 class Executor:
     """Starts cycle processes from a forkserver that has pytest already imported."""
 
@@ -239,6 +242,7 @@ class Executor:
             shard=settings.shard,
             artifacts_dir=str(self.artifacts_dir or ""),
             chains=chains,
+            bytecode_dir=str(self.folder / BYTECODE_FOLDER),
         )
 
     def _wait(self, process: multiprocessing.process.BaseProcess, heartbeat: Path) -> tuple[bool, bool]:
