@@ -17,6 +17,7 @@ import psutil
 import pytest
 import requests
 
+from runner.record.uptime import Uptime
 from tests.processes import (
     REPO_ROOT,
     free_port,
@@ -339,6 +340,19 @@ def test_once_exits_0_when_every_journey_passes_and_prints_a_table(target: str, 
     text = metrics_file.read_text()
     assert 'synthetic_runs_total{status="completed"} 1.0' in text
     assert not list(tmp_path.glob("synthetic.prom.*"))  # the temporary file was renamed into place
+
+
+def test_once_with_a_state_file_keeps_every_cycles_runs_and_hourly_totals_in_it(tmp_path: Path) -> None:
+    folder = journeys(tmp_path, {"test_ok.py": "def test_ok():\n    pass\n"})
+    state = tmp_path / "state.json"
+    for _ in range(2):
+        result = run_cli("--once", "--journeys", str(folder), "--state-file", str(state))
+        assert result.returncode == 0, result.stdout + result.stderr
+    kept = json.loads(state.read_text())
+    assert [run["passed"] for run in kept["runs"]["test_ok.py::test_ok"]] == [True, True]
+    uptime = Uptime()
+    uptime.restore(kept["uptime"], time.time())
+    assert sum(runs for _, runs, *_ in uptime.days("test_ok.py::test_ok", time.time())) == 2
 
 
 def test_a_single_journey_file_gives_ids_relative_to_its_folder(target: str) -> None:
