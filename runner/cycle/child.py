@@ -65,7 +65,7 @@ def run_cycle(request: CycleRequest) -> None:
         artifacts_dir=Path(request.artifacts_dir) if request.artifacts_dir else None,
     )
     as_python_m_pytest(request.pytest_args)
-    keep_bytecode(request.bytecode_dir)
+    keep_bytecode(request.bytecode_dir, request.journeys)
     certificates.learn(request.chains)  # what the last cycles decoded, its workers need not decode again
     recorder = Recorder(Path(request.journeys))
     pool = WorkerPool(
@@ -98,16 +98,17 @@ def run_cycle(request: CycleRequest) -> None:
     os._exit(code)
 
 
-def keep_bytecode(folder: str) -> None:
-    """Compiled journeys, assertions rewritten by pytest, go to the runner's ``folder`` and are read from there by
-    the next cycles, instead of next to the journeys or nowhere.
+def keep_bytecode(folder: str, journeys: str) -> None:
+    """Where bytecode may not be written beside the journeys, write the compiled journeys (assertions rewritten by
+    pytest) to the runner's ``folder`` instead, for the next cycles to read.
 
-    Each cycle imports the journeys afresh. Where bytecode may not be written (``PYTHONDONTWRITEBYTECODE``, as in
-    most container images, ours included) or the journeys' folder is read-only, pytest rewrote every journey
-    file every cycle: about 0.4 ms of CPU a journey. A file that changed is compiled again, as Python and pytest
-    do (by its modification time and size).
+    Each cycle imports the journeys afresh. With ``PYTHONDONTWRITEBYTECODE`` set (as in most container images,
+    ours included) or the journeys' folder read-only, pytest rewrote every journey file every cycle: about
+    0.4 ms of CPU a journey. Elsewhere pytest writes ``__pycache__`` beside them, as it always does, kept from one
+    run to the next. A file that changed is compiled again, as Python and pytest do (by its modification time and
+    size).
     """
-    if folder:
+    if folder and (sys.dont_write_bytecode or not os.access(journeys, os.W_OK)):
         sys.pycache_prefix = folder
         sys.dont_write_bytecode = False
 

@@ -187,6 +187,30 @@ def test_a_serving_runner_writes_the_metrics_file_as_metrics_serves_it_readable_
         runner.stop()
 
 
+def test_where_bytecode_may_not_be_written_the_next_cycles_read_the_journeys_compiled_code_from_the_runner(
+    tmp_path: Path,
+) -> None:
+    folder = journeys(tmp_path, {"test_kept.py": "def test_answer():\n    assert 2 == 2\n"})
+    temporary = tmp_path / "tmp"  # where the runner makes its own folder
+    temporary.mkdir()
+    env = {"PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(temporary)}  # as in most container images
+    runner, url = start_runner(tmp_path, "--journeys", str(folder), "--interval", "1", env=env)
+    try:
+        wait_for_runs(url, 1)
+        (compiled,) = temporary.glob("synthetic-runner-*/bytecode/**/test_kept*.pyc")  # its assertions rewritten
+        made = compiled.stat().st_mtime_ns
+        wait_for_runs(url, runs(url) + 2)
+        assert compiled.stat().st_mtime_ns == made, "compiled again although the journey did not change"
+        samples = scrape(url)
+        assert (
+            metric(samples, "synthetic_request_duration_count", journey="test_kept.py::test_answer", result="success")
+            or 0
+        ) >= 3
+    finally:
+        runner.stop()
+    assert not list(folder.rglob("__pycache__"))
+
+
 def test_added_and_edited_journeys_are_picked_up_without_a_restart(tmp_path: Path) -> None:
     folder = journeys(tmp_path, {"test_one.py": "def test_one():\n    assert False, 'not yet'\n"})
     runner, url = start_runner(tmp_path, "--journeys", str(folder), "--interval", "1")

@@ -124,26 +124,6 @@ def test_edited_journey_is_picked_up_by_the_next_cycle(tmp_path: Path) -> None:
     }
 
 
-def test_the_journeys_compiled_code_is_kept_in_the_runners_folder_for_the_next_cycles(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")  # as in most container images: nothing next to the journeys
-    journeys = tmp_path / "journeys"
-    journeys.mkdir()
-    write(journeys, "test_kept.py", "def test_answer():\n    assert 2 == 2\n")
-    executor = Executor(Settings(journeys=journeys, timeout_seconds=5))
-    first = executor.execute()
-    (compiled,) = (executor.folder / "bytecode").rglob("test_kept*.pyc")  # with its assertions rewritten
-    made = compiled.stat()
-    second = executor.execute()
-    assert compiled.stat().st_mtime_ns == made.st_mtime_ns and compiled.stat().st_ino == made.st_ino
-    for execution in (first, second):
-        assert execution.report is not None and outcomes(execution.report) == {
-            "test_kept.py::test_answer": (True, None)
-        }
-    assert not list(journeys.rglob("__pycache__"))
-
-
 def test_pytest_arguments_select_journeys(tmp_path: Path) -> None:
     write(
         tmp_path,
