@@ -146,7 +146,8 @@ def per_journey(tmp: Path, name: str, template: str, sizes: tuple[int, int], cyc
     """The slope: a cycle's CPU per journey between a small and a large number of journeys."""
     small, large = sizes
     few, many = write(tmp / f"{name}-few", template, small), write(tmp / f"{name}-many", template, large)
-    interval = max(2.0, large * CYCLE_SECONDS_PER_JOURNEY)  # longer than a cycle, even on a busy machine
+    interval = max(2.0, large * CYCLE_SECONDS_PER_JOURNEY)  # longer than a cycle, even on a busy machine; the
+    # same for both, so the runner's CPU between cycles weighs the same in each
     return (cycle_cpu(many, target, cycles, interval) - cycle_cpu(few, target, cycles, interval)) / (large - small)
 
 

@@ -3,7 +3,8 @@
 With the signal method (the runner's), pytest-timeout installs a SIGALRM handler and arms the timer before
 every journey, then disarms it and puts the default handler back after it: two ``signal.signal`` calls per
 journey, most of the cost of its timer. This plugin answers pytest-timeout's own hooks for setting and
-cancelling the timer (there for plugins to replace the timer) first: one handler per process, installed again
+cancelling the timer (there for plugins to replace the timer) before pytest-timeout does, after any other
+plugin or conftest that implements them: one handler per process, installed again
 only when a journey replaced it, and per journey just the timer armed and disarmed. When the alarm rings it
 calls pytest-timeout's ``timeout_sigalrm``, which fails the journey with its message and stacks, as before.
 The thread method (outside the main thread, or chosen by a journey's marker) stays pytest-timeout's.
@@ -33,7 +34,7 @@ class SignalTimer:
         self._armed: tuple[pytest.Item, Any] | None = None  # the journey timed and pytest-timeout's settings
         self._handler = self._ring  # one bound method, so that the handler in place can be recognised
 
-    @pytest.hookimpl(tryfirst=True, optionalhook=True)
+    @pytest.hookimpl(optionalhook=True)
     def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> bool | None:
         if settings.method != SIGNAL_METHOD or threading.current_thread() is not threading.main_thread():
             return None  # pytest-timeout's own
@@ -43,7 +44,7 @@ class SignalTimer:
         signal.setitimer(signal.ITIMER_REAL, settings.timeout)
         return True
 
-    @pytest.hookimpl(tryfirst=True, optionalhook=True)
+    @pytest.hookimpl(optionalhook=True)
     def pytest_timeout_cancel_timer(self, item: pytest.Item) -> bool | None:
         if self._armed is None or self._armed[0] is not item:
             return None  # not set here: pytest-timeout cancels its own

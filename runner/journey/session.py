@@ -106,14 +106,15 @@ class _EnvironProxies:
 
     def get(self, url: str, no_proxy: str | None) -> dict[str, str]:
         environ = getattr(os.environ, "_data", None)  # the raw variables: comparing them costs a microsecond
-        if environ is None or environ != self._environ or len(self._found) >= MAX_PROXY_ORIGINS:
-            self._environ = dict(environ) if environ is not None else None  # None: read every time
-            self._found = {}
+        known = self._found
+        if environ is None or environ != self._environ or len(known) >= MAX_PROXY_ORIGINS:
+            known = {}  # a new table: what another thread reads from the old environment never lands in it
+            self._environ, self._found = (dict(environ) if environ is not None else None), known
         scheme, netloc = urlsplit(url)[:2]
         key = (scheme, netloc, no_proxy)
-        found = self._found.get(key)
+        found = known.get(key)
         if found is None:
-            found = self._found[key] = get_environ_proxies(url, no_proxy=no_proxy)
+            found = known[key] = get_environ_proxies(url, no_proxy=no_proxy)
         return found
 
 

@@ -242,7 +242,7 @@ class Executor:
             shard=settings.shard,
             artifacts_dir=str(self.artifacts_dir or ""),
             chains=chains,
-            bytecode_dir=str(self.folder / BYTECODE_FOLDER),
+            bytecode_dir="" if settings.once else str(self.folder / BYTECODE_FOLDER),  # --once has no next cycle
         )
 
     def _wait(self, process: multiprocessing.process.BaseProcess, heartbeat: Path) -> tuple[bool, bool]:
