@@ -83,7 +83,10 @@ class RunningBoard:
 
     def __init__(self, path: Path, slots: int) -> None:
         with path.open("w+b") as file:
-            file.truncate(slots * SLOT_BYTES)
+            # Written, not truncated to size: a page of a sparse file that a full disk cannot back kills whoever
+            # writes to the map with SIGBUS; written, a full disk is an OSError here, with its own words.
+            file.write(bytes(slots * SLOT_BYTES))
+            file.flush()
             self._map = mmap.mmap(file.fileno(), slots * SLOT_BYTES)
 
     def show(self, slot: int, journey: str) -> None:
