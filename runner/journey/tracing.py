@@ -105,7 +105,7 @@ class JourneyRun:
     def __init__(self, journey: str) -> None:
         global _run  # noqa: PLW0603
         self.journey = journey
-        trace_id, span_id = random.getrandbits(128) or 1, random.getrandbits(64) or 1
+        trace_id = random.getrandbits(128) or 1
         self.trace_id = trace.format_trace_id(trace_id)
         self.failure = ""
         process = _process()
@@ -119,9 +119,7 @@ class JourneyRun:
             )
             self.root: Span = self.span
         else:
-            self.root = trace.NonRecordingSpan(
-                trace.SpanContext(trace_id, span_id, is_remote=False, trace_flags=trace.TraceFlags(SAMPLED))
-            )
+            self.root = _ids_only(trace_id, SAMPLED)
         self.context = trace.set_span_in_context(self.root, otel_context.Context())
         self._token = otel_context.attach(self.context)
         _run = self
@@ -165,12 +163,7 @@ def span(name: str, kind: SpanKind = SpanKind.INTERNAL) -> Iterator[Span]:
     process = _process()
     if not process.exporting:  # ids only, for the traceparent: a span made to be dropped costs 0.05 ms
         outer = trace.get_current_span(parent).get_span_context()
-        ids = (outer.trace_id, outer.trace_flags) if outer.is_valid else (random.getrandbits(128) or 1, SAMPLED)
-        current: Span = trace.NonRecordingSpan(
-            trace.SpanContext(
-                ids[0], random.getrandbits(64) or 1, is_remote=False, trace_flags=trace.TraceFlags(ids[1])
-            )
-        )
+        current = _ids_only(outer.trace_id, outer.trace_flags) if outer.is_valid else _ids_only(0, SAMPLED)
         token = otel_context.attach(trace.set_span_in_context(current, parent))
         try:
             yield current
@@ -179,6 +172,14 @@ def span(name: str, kind: SpanKind = SpanKind.INTERNAL) -> Iterator[Span]:
         return
     with process.tracer.start_as_current_span(name, parent, kind=kind, record_exception=True) as current:
         yield current
+
+
+def _ids_only(trace_id: int, flags: int) -> Span:
+    """A span that is its ids alone: in ``trace_id`` (a new trace for 0), with a new span id."""
+    context = trace.SpanContext(
+        trace_id or random.getrandbits(128) or 1, random.getrandbits(64) or 1, False, trace.TraceFlags(flags)
+    )
+    return trace.NonRecordingSpan(context)
 
 
 def inject(headers: MutableMapping[str, str]) -> None:
