@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from bench.support import Section, median, spread
+from scripts.stack import REPO_ROOT
 
 SDIST = "packaging==26.4"
 TEST_REQUIREMENTS = ("pretend==1.0.9", "tomli_w==1.2.0")
@@ -45,7 +46,10 @@ def fetch(folder: Path) -> tuple[Path, dict[str, str]]:
     with tarfile.open(archive) as sdist:
         sdist.extractall(folder, filter="data")
     project = folder / archive.name.removesuffix(".tar.gz")
-    return project, {**os.environ, "PYTHONPATH": os.pathsep.join([str(deps), str(project / "src")])}
+    # The runner measured is this checkout's, whichever is installed (run from its folder, `python -m runner`
+    # would otherwise find the installed one: an A/B from a second checkout measured the same code twice).
+    paths = [str(deps), str(project / "src"), str(REPO_ROOT)]
+    return project, {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def timed(argv: list[str], project: Path, env: dict[str, str]) -> float:
