@@ -22,7 +22,7 @@ from runner.cycle.recorder import Recorder
 from runner.cycle.timer import SignalTimer
 from runner.cycle.workers import WorkerPool
 from runner.handoff import CycleRequest, write_report
-from runner.handoff.procs import become_subreaper, kill_children
+from runner.handoff.procs import background_session, become_subreaper, kill_children
 from runner.handoff.results import EXIT_INTERNAL_ERROR, CycleReport, session_error, status_error
 from runner.journey import certificates
 
@@ -44,10 +44,10 @@ def pytest_arguments(request: CycleRequest) -> list[str]:
 
 def run_cycle(request: CycleRequest) -> None:
     """Entry point in the forked child: own session, output to a file, pytest, the report, exit with its code."""
-    os.setsid()  # the runner ends the whole cycle (workers included) by its session
-    # Cycles are background work: when the CPU is contended, /metrics and / answer first. With nothing
-    # else running (the usual case) a niced process runs exactly as fast.
-    os.nice(CYCLE_NICENESS)
+    # The runner ends the whole cycle (workers included) by its session. Cycles are background work: when the
+    # CPU is contended, /metrics and / answer first. With nothing else running (the usual case) a niced
+    # process runs exactly as fast.
+    background_session(CYCLE_NICENESS)
     become_subreaper()  # what a journey leaves behind, daemons included, comes to this process
     # Files a journey leaves in the temporary folder go with the cycle's folder.
     os.environ["TMPDIR"] = tempfile.tempdir = request.temp_dir

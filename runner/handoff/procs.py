@@ -4,6 +4,7 @@ Usage::
 
     children = [pid for pid, fields in stat_fields() if int(fields[PPID]) == os.getpid()]
     become_subreaper()              # orphans of our descendants become our children, not init's
+    background_session(5)           # a session of its own, behind the runner's other work by nice 5
     kill_family(cycle_pid)          # the cycle, its session, and every descendant, daemons included
 """
 
@@ -21,6 +22,8 @@ STATE, PPID, PGRP, SESSION = 0, 1, 2, 3
 PR_SET_CHILD_SUBREAPER = 36
 KILL_PASSES = 5  # a process forked while one pass ran is found by the next
 DEAD_STATES = frozenset({"Z", "X"})
+AUTOGROUP = Path("/proc/self/autogroup")
+MAX_NICE = 19
 
 
 def stat_fields() -> Iterator[tuple[int, list[str]]]:
@@ -51,6 +54,30 @@ def become_subreaper() -> bool:
         libc = ctypes.CDLL(None, use_errno=True)
         return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
     return False
+
+
+def background_session(niceness: int) -> None:
+    """Start a session of this process's own, ``niceness`` behind the runner's other work for the CPU.
+
+    ``nice`` alone does not do it where the kernel groups processes by session for the scheduler (autogroup,
+    sched(7), on by default on most distributions for processes outside a CPU cgroup): a new session is a
+    new group whose share is set by the group's nice value, 0 however nice its processes are. The new group
+    gets the runner's group's value plus ``niceness``.
+    """
+    inherited = _autogroup_nice()
+    os.setsid()
+    os.nice(niceness)
+    if inherited is not None:
+        with contextlib.suppress(OSError):  # a kernel without autogroup, or one that refuses: plain nice only
+            AUTOGROUP.write_text(str(min(MAX_NICE, inherited + niceness)))
+
+
+def _autogroup_nice() -> int | None:
+    """This process's scheduling group's nice value ("/autogroup-57 nice 0"); None without autogroup."""
+    try:
+        return int(AUTOGROUP.read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def family(roots: Iterable[int], table: list[tuple[int, list[str]]] | None = None) -> set[int]:

@@ -4,6 +4,7 @@ process (``__main__``, ``sys.argv``) that ``python -m pytest`` gives it."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -179,3 +180,35 @@ def test_a_journey_sees_the_main_module_and_argv_of_python_m_pytest(tmp_path: Pa
     expected, seen = json.loads(plain_file.read_text()), json.loads(monitored_file.read_text())
     assert seen == expected
     assert expected["main_file"].endswith("pytest/__main__.py") and expected["sigint"]
+
+
+PRIORITY = """
+import json, os
+from pathlib import Path
+
+def test_where_it_runs():
+    group = Path("/proc/self/autogroup")
+    seen = {"session": os.getsid(0), "nice": os.nice(0),
+            "group": int(group.read_text().split()[-1]) if group.exists() else None}
+    Path(os.environ["OBSERVED"]).write_text(json.dumps(seen))
+"""
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_journeys_run_behind_the_runner_for_the_cpu_in_a_session_of_their_own(tmp_path: Path, workers: str) -> None:
+    folder = journeys(tmp_path, {"test_priority.py": PRIORITY})
+    observed = tmp_path / "observed.json"
+    group = Path("/proc/self/autogroup")
+    runner_group = int(group.read_text().split()[-1]) if group.exists() else None
+    result = subprocess.run(
+        [sys.executable, "-m", "runner", "--once", "--journeys", str(folder), "--workers", workers],
+        env={**os.environ, "OBSERVED": str(observed)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = json.loads(observed.read_text())
+    assert seen["session"] != os.getsid(0) and seen["nice"] == os.nice(0) + 5
+    if runner_group is not None:  # the kernel groups sessions for its scheduler: the group is niced too
+        assert seen["group"] == min(19, runner_group + 5)

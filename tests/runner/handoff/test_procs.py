@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
-from runner.handoff.procs import family, kill_family, state_of
+from runner.handoff.procs import AUTOGROUP, background_session, family, kill_family, state_of
 
 # A subreaper (as a cycle's process is) whose child has a child in its session and double-forks a daemon into a
 # session of its own: the daemon's parent exits, so it is re-parented to the subreaper.
@@ -59,3 +60,32 @@ def test_state_of_a_stopped_process_and_of_one_that_is_gone() -> None:
         process.kill()
         process.wait(10)
     assert state_of(process.pid) == ""
+
+
+def autogroup_nice() -> int | None:
+    try:
+        return int(AUTOGROUP.read_text().split()[-1])
+    except OSError:
+        return None
+
+
+def test_a_background_session_is_its_own_session_and_niced_as_a_scheduling_group_too() -> None:
+    before = autogroup_nice()
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        try:
+            background_session(5)
+            seen = f"{os.getsid(0)} {os.getpid()} {os.nice(0)} {autogroup_nice()}"
+            os.write(writer, seen.encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    session, child, nice, group = os.read(reader, 200).decode().split()
+    os.close(reader)
+    os.waitpid(pid, 0)
+    assert session == child and int(nice) == os.nice(0) + 5
+    if before is None:
+        pytest.skip("this kernel has no autogroup (/proc/self/autogroup); plain nice was checked")
+    # Without the group's own value the new session would be a group at nice 0: level with the runner.
+    assert int(group) == min(19, before + 5)
