@@ -64,7 +64,7 @@ def background_session(niceness: int) -> None:
     new group whose share is set by the group's nice value, 0 however nice its processes are. The new group
     gets the runner's group's value plus ``niceness``.
     """
-    inherited = _autogroup_nice()
+    inherited = autogroup_nice()
     os.setsid()
     os.nice(niceness)
     if inherited is not None:
@@ -72,7 +72,7 @@ def background_session(niceness: int) -> None:
             AUTOGROUP.write_text(str(min(MAX_NICE, inherited + niceness)))
 
 
-def _autogroup_nice() -> int | None:
+def autogroup_nice() -> int | None:
     """This process's scheduling group's nice value ("/autogroup-57 nice 0"); None without autogroup."""
     try:
         return int(AUTOGROUP.read_text().split()[-1])

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from runner.handoff.procs import autogroup_nice
 from runner.handoff.results import status_error
 from tests.processes import journeys, metric, scrape, start_runner, wait_for
 
@@ -198,8 +199,7 @@ def test_where_it_runs():
 def test_journeys_run_behind_the_runner_for_the_cpu_in_a_session_of_their_own(tmp_path: Path, workers: str) -> None:
     folder = journeys(tmp_path, {"test_priority.py": PRIORITY})
     observed = tmp_path / "observed.json"
-    group = Path("/proc/self/autogroup")
-    runner_group = int(group.read_text().split()[-1]) if group.exists() else None
+    runner_group = autogroup_nice()
     result = subprocess.run(
         [sys.executable, "-m", "runner", "--once", "--journeys", str(folder), "--workers", workers],
         env={**os.environ, "OBSERVED": str(observed)},

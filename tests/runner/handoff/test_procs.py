@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from runner.handoff.procs import AUTOGROUP, background_session, family, kill_family, state_of
+from runner.handoff.procs import autogroup_nice, background_session, family, kill_family, state_of
 
 # A subreaper (as a cycle's process is) whose child has a child in its session and double-forks a daemon into a
 # session of its own: the daemon's parent exits, so it is re-parented to the subreaper.
@@ -60,13 +60,6 @@ def test_state_of_a_stopped_process_and_of_one_that_is_gone() -> None:
         process.kill()
         process.wait(10)
     assert state_of(process.pid) == ""
-
-
-def autogroup_nice() -> int | None:
-    try:
-        return int(AUTOGROUP.read_text().split()[-1])
-    except OSError:
-        return None
 
 
 def test_a_background_session_is_its_own_session_and_niced_as_a_scheduling_group_too() -> None:
