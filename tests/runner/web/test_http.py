@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.utils
 import io
 import json
 import secrets
@@ -85,6 +86,69 @@ def test_responses_carry_a_length_and_keep_alive_connections_are_reused(serve: S
         assert session.get(f"{url}/healthz", timeout=5).json() == {"healthy": True}
     assert requests.head(f"{url}/metrics", timeout=5).status_code == 200
     assert requests.post(f"{url}/metrics", data=b"x", timeout=5).status_code == 405
+
+
+def serving(body: bytes, extra: list[tuple[str, str]] | None = None) -> http.WSGIApp:
+    def answer(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        return http.respond(start_response, "200 OK", "application/octet-stream", body, extra)
+
+    return answer
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["plain", "tls"])
+def test_a_body_larger_than_the_socket_buffers_arrives_whole_with_the_date_of_now(
+    serve: Serve, tmp_path: Path, cert: tuple[Path, Path], secure: bool
+) -> None:
+    body = secrets.token_bytes(12 * 2**20)
+    url = serve(serving(body), tls_context(tls_server(tmp_path, cert)) if secure else None)
+    with requests.Session() as session:
+        for _ in range(2):  # and again on the same connection
+            response = session.get(url, verify=str(cert[0]), timeout=10)
+            assert response.content == body
+            sent = email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp()
+            assert abs(sent - time.time()) < 5
+
+
+def test_an_apps_own_date_header_is_kept(serve: Serve) -> None:
+    date = "Tue, 01 Dec 2026 10:00:00 GMT"
+    response = requests.get(serve(serving(b"x", [("Date", date)])), timeout=5)
+    assert response.headers["Date"] == date
+
+
+def test_a_client_reading_a_large_body_slowly_but_steadily_gets_all_of_it(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web_server, "TIMEOUT_SECONDS", 0.2)  # for each send, not for the whole body
+    body = secrets.token_bytes(16 * 2**20)
+    with socket.socket() as client:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        client.settimeout(10)
+        client.connect(address(serve(serving(body))))
+        client.sendall(b"GET / HTTP/1.1\r\nHost: m\r\n\r\n")
+        started, received = time.monotonic(), bytearray()
+        while not received.endswith(body[-64:]):
+            chunk = client.recv(65536)
+            assert chunk, f"closed after {len(received)} bytes"
+            received += chunk
+            time.sleep(0.002)
+    assert time.monotonic() - started > 0.2  # slower than one timeout in all
+    assert received.split(b"\r\n\r\n", 1)[1] == body
+
+
+def test_request_lines_and_headers_longer_than_cheroots_reads_arrive_whole(serve: Serve) -> None:
+    seen: dict[str, str] = {}
+
+    def echo(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        seen.update(query=environ["QUERY_STRING"], header=environ["HTTP_X_LONG"])
+        return http.respond(start_response, "200 OK", "text/plain", b"ok")
+
+    query, header = "q=" + "a" * 3000, "b" * 5000  # cheroot reads a line 256 bytes at a time
+    url = serve(echo)
+    with requests.Session() as session:
+        for _ in range(2):  # and again on the same connection
+            seen.clear()
+            response = session.get(f"{url}/?{query}", headers={"X-Long": header}, timeout=5)
+            assert response.text == "ok" and seen == {"query": query, "header": header}
 
 
 def test_a_head_answer_has_no_body_so_the_next_answer_on_the_connection_is_intact(serve: Serve) -> None:
