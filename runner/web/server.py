@@ -51,6 +51,7 @@ HEAD_MAX_BYTES = 32768  # a request line and headers, as nginx allows; cheroot a
 HEAD_BUFFER_BYTES = HEAD_MAX_BYTES + 1024
 HEAD_ENDS = (b"\r\n\r\n", b"\n\n")  # a bare-LF head is whole too: cheroot answers it with 400 at once
 RECEIVE_BYTES = 16384
+SEND_BYTES = 262144  # the most one send is given, so that a slow reader's socket timeout is per send, TLS too
 SHUTDOWN_SECONDS = 3  # cheroot's wait for its request threads
 CLOSE_SECONDS = SHUTDOWN_SECONDS + 2  # then close() stops waiting
 TLS_HANDSHAKE_RECORD = b"\x16"  # the first byte a TLS client sends
@@ -325,8 +326,9 @@ class _Writer(StreamWriter):
 
     cheroot's writer sends every write at once too, but copies it on the way: into its buffer, then out of it as
     ``bytes`` once per partial send. A /metrics body of a thousand journeys is 170 KB gzipped, copied three times
-    or more per scrape while the copying thread holds the GIL. The socket's timeout stays one per send, as
-    cheroot's, not one for the whole body (``sendall``'s): a scraper reading a large body slowly is not cut off.
+    or more per scrape while the copying thread holds the GIL. The socket's timeout applies to each send of at
+    most SEND_BYTES, not to the whole body (as ``sendall``'s, and a TLS socket's ``send``, which writes all it is
+    given): a scraper reading a large body slowly is not cut off.
     """
 
     def __init__(self, sock: socket.socket, mode: str = "wb", bufsize: int = io.DEFAULT_BUFFER_SIZE) -> None:
@@ -336,12 +338,11 @@ class _Writer(StreamWriter):
     def write(self, b: Any) -> int:
         if isinstance(b, str):
             raise TypeError("can't write str to binary stream")
-        with self._write_lock, memoryview(b) as whole:  # type: ignore[attr-defined]
+        with self._write_lock, memoryview(b) as whole, whole.cast("B") as flat:  # type: ignore[attr-defined]
             self._checkClosed()
-            view = whole.cast("B")
-            while view:
-                view = view[self._sock.send(view) :]
-            count = whole.nbytes
+            sent, count = 0, flat.nbytes
+            while sent < count:
+                sent += self._sock.send(flat[sent : sent + SEND_BYTES])
         self.bytes_written += count
         return count
 

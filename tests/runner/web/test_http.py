@@ -115,15 +115,19 @@ def test_an_apps_own_date_header_is_kept(serve: Serve) -> None:
     assert response.headers["Date"] == date
 
 
+@pytest.mark.parametrize("secure", [False, True], ids=["plain", "tls"])
 def test_a_client_reading_a_large_body_slowly_but_steadily_gets_all_of_it(
-    serve: Serve, monkeypatch: pytest.MonkeyPatch
+    serve: Serve, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cert: tuple[Path, Path], secure: bool
 ) -> None:
     monkeypatch.setattr(web_server, "TIMEOUT_SECONDS", 0.2)  # for each send, not for the whole body
     body = secrets.token_bytes(16 * 2**20)
-    with socket.socket() as client:
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    url = serve(serving(body), tls_context(tls_server(tmp_path, cert)) if secure else None)
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    trusting = ssl.create_default_context(cafile=str(cert[0]))
+    with trusting.wrap_socket(raw, server_hostname="localhost") if secure else raw as client:
         client.settimeout(10)
-        client.connect(address(serve(serving(body))))
+        client.connect(address(url))
         client.sendall(b"GET / HTTP/1.1\r\nHost: m\r\n\r\n")
         started, received = time.monotonic(), bytearray()
         while not received.endswith(body[-64:]):
