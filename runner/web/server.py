@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import email.utils
 import enum
+import errno
 import functools
 import io
 import logging
@@ -341,8 +342,15 @@ class _Writer(StreamWriter):
         with self._write_lock, memoryview(b) as whole, whole.cast("B") as flat:  # type: ignore[attr-defined]
             self._checkClosed()
             sent, count = 0, flat.nbytes
-            while sent < count:
-                sent += self._sock.send(flat[sent : sent + SEND_BYTES])
+            try:
+                while sent < count:
+                    sent += self._sock.send(flat[sent : sent + SEND_BYTES])
+            # TLS tells a client gone mid-answer (a scrape past its timeout) and a stalled one in words of its own,
+            # which cheroot logs as a server error with a traceback; plain HTTP's, which it takes in its stride
+            except ssl.SSLEOFError as exc:
+                raise ConnectionResetError(errno.ECONNRESET, "the client closed the connection mid-answer") from exc
+            except TimeoutError as exc:
+                raise TimeoutError("timed out") from exc
         self.bytes_written += count
         return count
 

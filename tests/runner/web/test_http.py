@@ -95,6 +95,19 @@ def serving(body: bytes, extra: list[tuple[str, str]] | None = None) -> http.WSG
     return answer
 
 
+@contextlib.contextmanager
+def getting(url: str, cert: tuple[Path, Path], secure: bool) -> Iterator[socket.socket]:
+    """A client with a small receive buffer that has sent ``GET /`` (over TLS if ``secure``); closed after."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    raw.settimeout(10)
+    trusting = ssl.create_default_context(cafile=str(cert[0]))
+    with trusting.wrap_socket(raw, server_hostname="localhost") if secure else raw as client:
+        client.connect(address(url))
+        client.sendall(b"GET / HTTP/1.1\r\nHost: m\r\n\r\n")
+        yield client
+
+
 @pytest.mark.parametrize("secure", [False, True], ids=["plain", "tls"])
 def test_a_body_larger_than_the_socket_buffers_arrives_whole_with_the_date_of_now(
     serve: Serve, tmp_path: Path, cert: tuple[Path, Path], secure: bool
@@ -107,6 +120,41 @@ def test_a_body_larger_than_the_socket_buffers_arrives_whole_with_the_date_of_no
             assert response.content == body
             sent = email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp()
             assert abs(sent - time.time()) < 5
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["plain", "tls"])
+def test_a_client_gone_mid_answer_is_no_server_error(
+    serve: Serve, tmp_path: Path, cert: tuple[Path, Path], secure: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = secrets.token_bytes(16 * 2**20)
+    url = serve(serving(body), tls_context(tls_server(tmp_path, cert)) if secure else None)
+    for _ in range(5):
+        with getting(url, cert, secure) as client:
+            client.recv(65536)  # the answer has begun; the client leaves
+    assert requests.get(url, verify=str(cert[0]), timeout=10).content == body
+    assert not [record for record in caplog.records if record.name == "cheroot"]
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["plain", "tls"])
+def test_a_client_that_stops_reading_is_timed_out_without_a_server_error(
+    serve: Serve,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    cert: tuple[Path, Path],
+    secure: bool,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(web_server, "TIMEOUT_SECONDS", 0.2)
+    body = secrets.token_bytes(16 * 2**20)
+    url = serve(serving(body), tls_context(tls_server(tmp_path, cert)) if secure else None)
+    with getting(url, cert, secure) as client:
+        time.sleep(1)  # five timeouts without reading
+        received = 0
+        with contextlib.suppress(OSError):  # TLS may end in a reset or an unexpected EOF
+            while chunk := client.recv(65536):
+                received += len(chunk)
+    assert received < len(body)  # the server gave up on it
+    assert not [record for record in caplog.records if record.name == "cheroot"]
 
 
 def test_an_apps_own_date_header_is_kept(serve: Serve) -> None:
@@ -122,13 +170,7 @@ def test_a_client_reading_a_large_body_slowly_but_steadily_gets_all_of_it(
     monkeypatch.setattr(web_server, "TIMEOUT_SECONDS", 0.2)  # for each send, not for the whole body
     body = secrets.token_bytes(16 * 2**20)
     url = serve(serving(body), tls_context(tls_server(tmp_path, cert)) if secure else None)
-    raw = socket.socket()
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    trusting = ssl.create_default_context(cafile=str(cert[0]))
-    with trusting.wrap_socket(raw, server_hostname="localhost") if secure else raw as client:
-        client.settimeout(10)
-        client.connect(address(url))
-        client.sendall(b"GET / HTTP/1.1\r\nHost: m\r\n\r\n")
+    with getting(url, cert, secure) as client:
         started, received = time.monotonic(), bytearray()
         while not received.endswith(body[-64:]):
             chunk = client.recv(65536)
