@@ -95,6 +95,20 @@ def serving(body: bytes, extra: list[tuple[str, str]] | None = None) -> http.WSG
     return answer
 
 
+@pytest.fixture
+def closed(monkeypatch: pytest.MonkeyPatch) -> threading.Semaphore:
+    """Released once for each connection the server closes, after it logged whatever it had to say about it."""
+    released = threading.Semaphore(0)
+    close = web_server._Connection.close
+
+    def counted(connection: web_server._Connection) -> None:
+        close(connection)
+        released.release()
+
+    monkeypatch.setattr(web_server._Connection, "close", counted)
+    return released
+
+
 @contextlib.contextmanager
 def getting(url: str, cert: tuple[Path, Path], secure: bool) -> Iterator[socket.socket]:
     """A client with a small receive buffer that has sent ``GET /`` (over TLS if ``secure``); closed after."""
@@ -124,13 +138,19 @@ def test_a_body_larger_than_the_socket_buffers_arrives_whole_with_the_date_of_no
 
 @pytest.mark.parametrize("secure", [False, True], ids=["plain", "tls"])
 def test_a_client_gone_mid_answer_is_no_server_error(
-    serve: Serve, tmp_path: Path, cert: tuple[Path, Path], secure: bool, caplog: pytest.LogCaptureFixture
+    serve: Serve,
+    tmp_path: Path,
+    cert: tuple[Path, Path],
+    secure: bool,
+    caplog: pytest.LogCaptureFixture,
+    closed: threading.Semaphore,
 ) -> None:
     body = secrets.token_bytes(16 * 2**20)
     url = serve(serving(body), tls_context(tls_server(tmp_path, cert)) if secure else None)
     for _ in range(5):
         with getting(url, cert, secure) as client:
             client.recv(65536)  # the answer has begun; the client leaves
+        assert closed.acquire(timeout=10), "the server never closed its end"
     assert requests.get(url, verify=str(cert[0]), timeout=10).content == body
     assert not [record for record in caplog.records if record.name == "cheroot"]
 
@@ -143,12 +163,13 @@ def test_a_client_that_stops_reading_is_timed_out_without_a_server_error(
     cert: tuple[Path, Path],
     secure: bool,
     caplog: pytest.LogCaptureFixture,
+    closed: threading.Semaphore,
 ) -> None:
     monkeypatch.setattr(web_server, "TIMEOUT_SECONDS", 0.2)
     body = secrets.token_bytes(16 * 2**20)
     url = serve(serving(body), tls_context(tls_server(tmp_path, cert)) if secure else None)
     with getting(url, cert, secure) as client:
-        time.sleep(1)  # five timeouts without reading
+        assert closed.acquire(timeout=10), "the server never gave up on a client that reads nothing"
         received = 0
         with contextlib.suppress(OSError):  # TLS may end in a reset or an unexpected EOF
             while chunk := client.recv(65536):
