@@ -226,8 +226,8 @@ class _Connection(cheroot_server.HTTPConnection):
                         self.socket.sendall(PLAIN_HTTP_ANSWER)
                     raise ConnectionError("not a TLS client")
                 self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
-                self.rfile = _Reader(self.socket, self.rbufsize)
-                self.wfile = _Writer(self.socket, "wb", self.wbufsize)
+                self.rfile = _makefile(self.socket, "rb", self.rbufsize)
+                self.wfile = _makefile(self.socket, "wb", self.wbufsize)
             self.socket.settimeout(0)
             try:
                 self.socket.do_handshake()
