@@ -72,6 +72,12 @@ def tls_server(tmp_path: Path, cert: tuple[Path, Path], extra: str = "") -> WebC
     return web
 
 
+@pytest.fixture(params=[False, True], ids=["plain", "tls"])
+def over(request: pytest.FixtureRequest, tmp_path: Path, cert: tuple[Path, Path]) -> ssl.SSLContext | None:
+    """The server's TLS context, or None for plain HTTP: a test that takes it runs over both."""
+    return tls_context(tls_server(tmp_path, cert)) if request.param else None
+
+
 def address(url: str) -> tuple[str, int]:
     host, port = url.split("://", 1)[1].split(":")
     return host, int(port)
@@ -122,12 +128,11 @@ def getting(url: str, cert: tuple[Path, Path], secure: bool) -> Iterator[socket.
         yield client
 
 
-@pytest.mark.parametrize("secure", [False, True], ids=["plain", "tls"])
 def test_a_body_larger_than_the_socket_buffers_arrives_whole_with_the_date_of_now(
-    serve: Serve, tmp_path: Path, cert: tuple[Path, Path], secure: bool
+    serve: Serve, cert: tuple[Path, Path], over: ssl.SSLContext | None
 ) -> None:
     body = secrets.token_bytes(12 * 2**20)
-    url = serve(serving(body), tls_context(tls_server(tmp_path, cert)) if secure else None)
+    url = serve(serving(body), over)
     with requests.Session() as session:
         for _ in range(2):  # and again on the same connection
             response = session.get(url, verify=str(cert[0]), timeout=10)
@@ -136,39 +141,35 @@ def test_a_body_larger_than_the_socket_buffers_arrives_whole_with_the_date_of_no
             assert abs(sent - time.time()) < 5
 
 
-@pytest.mark.parametrize("secure", [False, True], ids=["plain", "tls"])
 def test_a_client_gone_mid_answer_is_no_server_error(
     serve: Serve,
-    tmp_path: Path,
     cert: tuple[Path, Path],
-    secure: bool,
+    over: ssl.SSLContext | None,
     caplog: pytest.LogCaptureFixture,
     closed: threading.Semaphore,
 ) -> None:
     body = secrets.token_bytes(16 * 2**20)
-    url = serve(serving(body), tls_context(tls_server(tmp_path, cert)) if secure else None)
+    url = serve(serving(body), over)
     for _ in range(5):
-        with getting(url, cert, secure) as client:
+        with getting(url, cert, over is not None) as client:
             client.recv(65536)  # the answer has begun; the client leaves
         assert closed.acquire(timeout=10), "the server never closed its end"
     assert requests.get(url, verify=str(cert[0]), timeout=10).content == body
     assert not [record for record in caplog.records if record.name == "cheroot"]
 
 
-@pytest.mark.parametrize("secure", [False, True], ids=["plain", "tls"])
 def test_a_client_that_stops_reading_is_timed_out_without_a_server_error(
     serve: Serve,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
     cert: tuple[Path, Path],
-    secure: bool,
+    over: ssl.SSLContext | None,
     caplog: pytest.LogCaptureFixture,
     closed: threading.Semaphore,
 ) -> None:
     monkeypatch.setattr(web_server, "TIMEOUT_SECONDS", 0.2)
     body = secrets.token_bytes(16 * 2**20)
-    url = serve(serving(body), tls_context(tls_server(tmp_path, cert)) if secure else None)
-    with getting(url, cert, secure) as client:
+    url = serve(serving(body), over)
+    with getting(url, cert, over is not None) as client:
         assert closed.acquire(timeout=10), "the server never gave up on a client that reads nothing"
         received = 0
         with contextlib.suppress(OSError):  # TLS may end in a reset or an unexpected EOF
@@ -184,14 +185,13 @@ def test_an_apps_own_date_header_is_kept(serve: Serve) -> None:
     assert response.headers["Date"] == date
 
 
-@pytest.mark.parametrize("secure", [False, True], ids=["plain", "tls"])
 def test_a_client_reading_a_large_body_slowly_but_steadily_gets_all_of_it(
-    serve: Serve, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cert: tuple[Path, Path], secure: bool
+    serve: Serve, monkeypatch: pytest.MonkeyPatch, cert: tuple[Path, Path], over: ssl.SSLContext | None
 ) -> None:
     monkeypatch.setattr(web_server, "TIMEOUT_SECONDS", 0.2)  # for each send, not for the whole body
     body = secrets.token_bytes(16 * 2**20)
-    url = serve(serving(body), tls_context(tls_server(tmp_path, cert)) if secure else None)
-    with getting(url, cert, secure) as client:
+    url = serve(serving(body), over)
+    with getting(url, cert, over is not None) as client:
         started, received = time.monotonic(), bytearray()
         while not received.endswith(body[-64:]):
             chunk = client.recv(65536)
